@@ -1,0 +1,3 @@
+from transfusion.bench.cli import main
+
+raise SystemExit(main())

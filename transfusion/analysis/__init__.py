@@ -1,0 +1,1 @@
+"""Representation similarity, layer/filter/weight/convergence studies, and report building."""

@@ -1,0 +1,1 @@
+"""Benchmark machinery: trainer, metrics, cost profiling, results store, executors and the CLI."""

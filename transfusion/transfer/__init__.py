@@ -1,0 +1,1 @@
+"""Weight sources and initialisation regimes."""
