@@ -14,6 +14,8 @@ import sys
 # order here is the order in --help
 _COMMANDS = (
     "profile",
+    "train",
+    "pretrain",
 )
 
 

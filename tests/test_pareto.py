@@ -1,0 +1,83 @@
+"""Pareto fronts and the cheapest-within-δ recommendation on hand-made cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transfusion.analysis.pareto import cheapest_within, pareto_front
+
+NAN = float("nan")
+
+# GMACs and AUC of a hand-made zoo (index: name)
+#   0 tiny     1.0  0.900   front (cheapest)
+#   1 small    2.0  0.940   front
+#   2 smallB   2.0  0.930   same cost as small, lower score: dominated
+#   3 wide     4.0  0.935   dominated by small (cheaper and better)
+#   4 resnet   4.1  0.960   front
+#   5 large    8.0  0.962   front (best)
+#   6 broken   NaN  0.990   no cost: excluded
+#   7 copy     2.0  0.940   exact copy of small: both on the front
+#   8 huge    16.0  0.962   same score as large, dearer: dominated
+COSTS = [1.0, 2.0, 2.0, 4.0, 4.1, 8.0, NAN, 2.0, 16.0]
+SCORES = [0.900, 0.940, 0.930, 0.935, 0.960, 0.962, 0.990, 0.940, 0.962]
+
+
+def test_pareto_front_hand_made():
+    front = pareto_front(COSTS, SCORES)
+    assert front.dtype == bool
+    assert np.flatnonzero(front).tolist() == [0, 1, 4, 5, 7]
+
+
+def test_pareto_front_matches_brute_force_definition():
+    rng = np.random.default_rng(0)
+    c = rng.integers(1, 6, 60).astype(float)  # many ties in both coordinates
+    s = rng.integers(0, 6, 60) / 10
+    c[[3, 17]] = NAN
+    s[[5]] = NAN
+    front = pareto_front(c, s)
+    for i in range(60):
+        if np.isnan(c[i]) or np.isnan(s[i]):
+            assert not front[i]
+            continue
+        dominated = any(
+            c[j] <= c[i] and s[j] >= s[i] and (c[j] < c[i] or s[j] > s[i])
+            for j in range(60)
+            if not (np.isnan(c[j]) or np.isnan(s[j]))
+        )
+        assert front[i] == (not dominated)
+
+
+def test_pareto_front_edge_cases():
+    assert pareto_front([], []).shape == (0,)
+    assert pareto_front([NAN], [0.9]).tolist() == [False]
+    assert pareto_front([3.0], [0.5]).tolist() == [True]
+    with pytest.raises(ValueError, match="equal length"):
+        pareto_front([1.0, 2.0], [0.5])
+
+
+def test_cheapest_within_hand_made():
+    assert cheapest_within(COSTS, SCORES, 0.0) == 5  # the best itself (the NaN-cost row ignored)
+    assert cheapest_within(COSTS, SCORES, 0.002) == 4  # 0.960 >= 0.962 − 0.002
+    assert cheapest_within(COSTS, SCORES, 0.025) == 1  # small and copy tie: lower index
+    assert cheapest_within(COSTS, SCORES, 0.1) == 0
+    for delta in (0.0, 0.002, 0.01, 0.025, 0.1):
+        assert pareto_front(COSTS, SCORES)[cheapest_within(COSTS, SCORES, delta)]
+
+
+def test_cheapest_within_absorbs_float_rounding():
+    # 0.93 − 0.07 evaluates to 0.8600000000000001 > 0.86: still "within δ"
+    assert cheapest_within([1.0, 5.0], [0.86, 0.93], 0.07) == 0
+
+
+def test_cheapest_within_cost_tie_goes_to_higher_score():
+    assert cheapest_within([2.0, 2.0, 5.0], [0.90, 0.95, 0.96], 0.1) == 1
+
+
+def test_cheapest_within_errors():
+    with pytest.raises(ValueError, match="at least one model"):
+        cheapest_within([], [], 0.01)
+    with pytest.raises(ValueError, match="all NaN"):
+        cheapest_within([NAN, 1.0], [0.9, NAN], 0.01)
+    with pytest.raises(ValueError, match="delta"):
+        cheapest_within([1.0], [0.9], -0.01)
