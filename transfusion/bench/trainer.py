@@ -144,7 +144,7 @@ def predict(model: nn.Module, split: ArraySplit, task: TaskSpec, mean, std, *, d
     model.eval()
     outs = []
     for start in range(0, len(split), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(split.images[start:start + batch_size])).to(device)
+        x = torch.from_numpy(np.array(split.images[start:start + batch_size])).to(device)
         x = normalize(x, mean, std)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -344,7 +344,7 @@ def train_run(
         opt.step()
         sched.step()
         state["train_seconds"] += time.perf_counter() - t0
-        state["loss_sum"] += float(loss)
+        state["loss_sum"] += float(loss.detach())
         state["loss_n"] += 1
         state["step"] = step + 1
         if state["step"] % eval_every == 0 or state["step"] == total:
@@ -396,7 +396,7 @@ def train_run(
         "params": sum(q.numel() for q in model.parameters()),
         "trainable_params": sum(q.numel() for q in model.parameters() if q.requires_grad),
         "init_report": p.init_report, "mean": list(p.mean), "std": list(p.std),
-        "device": str(device), "amp": amp, "spec": spec.to_dict(),
+        "device": str(device), "amp": amp, "spec": spec.to_dict(), "curve": curve,
     }
     _write_json(summary, out / "summary.json")
     return summary
