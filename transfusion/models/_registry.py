@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import nn
@@ -90,7 +90,7 @@ def _fits(name: str, res: int, in_chans: int) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def min_input_px(name: str, in_chans: int = 3) -> int:
     """Smallest square input side (px) the model accepts, found by shape propagation on the
     meta device (no memory, no arithmetic)."""
