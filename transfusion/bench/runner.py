@@ -73,17 +73,30 @@ def resolve_source(spec: RunSpec, out_root: Path):
     return weights
 
 
+def execute_spec(spec_dict: dict, out_root: str | Path, *, threads: int | None = None, device: str = "cpu",
+                 on_eval: Callable[[dict], None] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Train one run (spec as stored) into ``out_root/<run_id>/``; returns its summary and test
+    predictions. Runs anywhere: this process, a worker process, a Ray task."""
+    from .trainer import train_run
+
+    out_root = Path(out_root)
+    spec = RunSpec.from_dict(spec_dict)
+    rid = spec.run_id
+    spec = spec.with_(train=replace(spec.train, threads=threads, device=device))
+    source = resolve_source(spec, out_root)
+    summary = train_run(spec, out_root / rid, source=source, on_eval=on_eval)
+    if summary["run_id"] != rid:
+        raise RuntimeError(f"run id drifted: store {rid}, trainer {summary['run_id']}")
+    pred = np.load(out_root / rid / "predictions.npz")
+    return summary, {k: pred[k] for k in pred.files}
+
+
 def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = None, device: str = "cpu",
             on_eval: Callable[[dict], None] | None = None) -> dict:
     """Execute one claimed run and record its outcome; returns the store row afterwards."""
-    from .trainer import train_run
-
     rid = row["run_id"]
-    spec = RunSpec.from_dict(row["spec"])
-    spec = spec.with_(train=replace(spec.train, threads=threads, device=device))
-    run_dir = out_root / rid
-    log = run_dir / "log.txt"
-    _log(log, f"start {worker_id()} attempt {row.get('attempts')}: {json.dumps(spec.to_dict(), sort_keys=True)}")
+    log = out_root / rid / "log.txt"
+    _log(log, f"start {worker_id()} attempt {row.get('attempts')}: {json.dumps(row['spec'], sort_keys=True)}")
     me = row.get("claimed_by") or worker_id()
 
     def eval_hook(r: dict) -> None:
@@ -93,12 +106,7 @@ def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = No
             on_eval(r)
 
     try:
-        source = resolve_source(spec, out_root)
-        summary = train_run(spec, run_dir, source=source, on_eval=eval_hook)
-        if summary["run_id"] != rid:
-            raise RuntimeError(f"run id drifted: store {rid}, trainer {summary['run_id']}")
-        pred = np.load(run_dir / "predictions.npz")
-        predictions = {k: pred[k] for k in pred.files}
+        summary, predictions = execute_spec(row["spec"], out_root, threads=threads, device=device, on_eval=eval_hook)
         store.finish(rid, summary, curve=summary.get("curve"), predictions=predictions)
         _log(log, f"done test_auc={summary['test_auc']}")
     except Exception as exc:  # a failing run is recorded and the grid goes on

@@ -12,8 +12,9 @@ train_size = ["all"]        # or counts (5000) or fractions (0.1)
 exclude = [{ model = "resnet50", init = "gabor" }]   # optional: drop matching combinations
 [train]                     # TrainConfig options, plus res (px) for every dataset
 epochs = 3
-[source]                    # weights = "imagenet" | "file:PATH", or a pretraining stage:
-dataset = "synth-natural?n=3000&res=64"
+[source]                    # weights = "imagenet" | "file:PATH", and/or a pretraining stage
+dataset = "synth-natural?n=3000&res=64"   # (with weights = "imagenet": only for architectures
+                                          #  without published ImageNet weights, e.g. CBRs)
 [source.train]              # TrainConfig options of the pretraining runs
 epochs = 3
 [cost]                      # cost profiling of every model × resolution in the grid
@@ -221,8 +222,6 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
     source_t = doc.get("source", {})
     _check_keys(origin, "source.", source_t, _SOURCE_KEYS)
     weights, pre_data = source_t.get("weights"), source_t.get("dataset")
-    if weights and pre_data:
-        raise _fail(origin, "source", "give weights or a pretraining dataset, not both")
     if weights and weights != "imagenet" and not str(weights).startswith("file:"):
         raise _fail(origin, "source.weights", f"must be 'imagenet' or 'file:PATH', got {weights!r}")
     if weights:
@@ -276,7 +275,7 @@ def expand(suite: Suite) -> Grid:
     ``ValueError`` for a combination that cannot run (a regime without a source, a
     resolution too small for a model, missing data)."""
     from transfusion.data import canonical_spec
-    from transfusion.models import check_input_size
+    from transfusion.models import check_input_size, model_config
 
     from .trainer import normalise_spec
 
@@ -293,7 +292,8 @@ def expand(suite: Suite) -> Grid:
         dep = None
         if regime.needs_source:
             arch = source_arch(combo["model"], regime)
-            if suite.source_weights:
+            published = model_config(arch).imagenet_weights is not None
+            if suite.source_weights and (suite.source_weights != "imagenet" or published or not suite.pretrain_data):
                 source = suite.source_weights
             elif suite.pretrain_data:
                 if arch not in pretrain:

@@ -1,0 +1,250 @@
+"""The harness end to end on a tiny suite: store content, skip-when-done, failure isolation,
+kill and resume, concurrent runners, Ray, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from transfusion.bench.cli import main
+from transfusion.bench.store import Store
+from transfusion.bench.suite import SuiteError, expand, load_suite, parse_suite, shipped_suites
+
+TINY = """
+name = "tiny"
+[grid]
+dataset = ["synth-retina?n=160&res=32"]
+model = ["cbr_small"]
+init = ["random", "transfusion:1"]
+seed = [0]
+train_size = [{sizes}]
+[train]
+steps = 3
+batch_size = 16
+threads = 1
+bootstrap = 50
+[source]
+dataset = "synth-natural?n=160&res=32"
+[source.train]
+steps = 2
+batch_size = 16
+bootstrap = 0
+[cost]
+onnx = false
+batch = 4
+repeats = 2
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _suite(tmp_path: Path, sizes: str = '"all"', extra: str = "") -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(sizes=sizes) + extra)
+    return path
+
+
+def _done_lines(out: Path) -> dict[str, int]:
+    return {d.name: (d / "log.txt").read_text().count("] done ") for d in out.iterdir() if (d / "log.txt").exists()}
+
+
+def test_bench_runs_grid_into_store_and_skips_done(tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report"]) == 0
+    with Store(out / "results.sqlite") as store:
+        runs = store.runs()
+        assert [r["kind"] for r in runs] == ["pretrain", "train", "train"]
+        assert all(r["status"] == "done" and r["attempts"] == 1 for r in runs)
+        train = store.runs(kind="train")
+        assert {r["spec"]["init"] for r in train} == {"random", "transfusion:1"}
+        pre_id = runs[0]["run_id"]
+        assert next(r for r in train if r["init"] == "transfusion:1")["spec"]["source"] == f"run:{pre_id}"
+        for r in train:
+            assert 0.0 <= r["test_auc"] <= 1.0
+            assert r["summary"]["test_auc"] == r["test_auc"]
+            assert [c["step"] for c in store.curve(r["run_id"])] == [3]
+            pred = store.predictions(r["run_id"])
+            assert pred["scores"].shape == pred["targets"].shape == (24,)
+        costs = store.costs()
+        assert len(costs) == 1 and costs[0]["model"] == "cbr_small" and costs[0]["macs"] > 0
+        assert costs[0]["machine"]["cores"] == os.cpu_count()
+        assert store.suites()[0]["name"] == "tiny"
+        mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+    assert (out / "summary.csv").read_text().startswith("dataset,model,init")
+    # a second bench runs nothing again
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report"]) == 0
+    with Store(out / "results.sqlite") as store:
+        assert all(r["attempts"] == 1 for r in store.runs())
+    # --force runs everything again
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--force"]) == 0
+    with Store(out / "results.sqlite") as store:
+        assert all(r["attempts"] == 2 and r["status"] == "done" for r in store.runs())
+
+
+def test_failing_run_is_recorded_and_grid_goes_on(tmp_path, capsys):
+    out = tmp_path / "out"
+    # 5000 training images cannot be drawn from 112: that run fails, the others finish
+    rc = main(["bench", str(_suite(tmp_path, sizes='"all", 5000')), "--out", str(out), "--no-report"])
+    assert rc == 1
+    with Store(out / "results.sqlite") as store:
+        failed = store.runs(status="failed")
+        assert len(failed) == 2 and all(r["spec"]["train_size"] == 5000 for r in failed)
+        assert "5000" in failed[0]["error"] and "Traceback" in failed[0]["traceback"]
+        assert len(store.runs(status="done")) == 3
+    assert "failed" in capsys.readouterr().err
+    # --rerun-failed tries them again (and they fail again, attempts 2)
+    assert main(["bench", str(_suite(tmp_path, sizes='"all", 5000')), "--out", str(out), "--no-report",
+                 "--rerun-failed"]) == 1
+    with Store(out / "results.sqlite") as store:
+        assert all(r["attempts"] == 2 for r in store.runs(status="failed"))
+        assert all(r["attempts"] == 1 for r in store.runs(status="done"))
+
+
+def _bench_cmd(suite: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "transfusion", "bench", str(suite), "--out", str(out), "--no-report", *extra]
+
+
+def test_kill_mid_grid_then_rerun_does_every_run_exactly_once(tmp_path):
+    suite = _suite(tmp_path, sizes='"all", 0.5')  # 1 pretraining + 4 training runs
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_bench_cmd(suite, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if (out / "results.sqlite").exists():
+                with Store(out / "results.sqlite") as store:
+                    if store.counts()["done"] >= 2:
+                        break
+            time.sleep(0.2)
+        else:
+            pytest.fail("bench made no progress")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Store(out / "results.sqlite") as store:
+        c = store.counts()
+        assert c["done"] < 5, "the kill came too late to test anything"
+    rc = subprocess.run(_bench_cmd(suite, out), capture_output=True, text=True, timeout=300)
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    with Store(out / "results.sqlite") as store:
+        assert store.counts() == {"pending": 0, "running": 0, "done": 5, "failed": 0}
+    assert sorted(_done_lines(out).values()) == [1] * 5  # no run finished twice
+
+
+def test_two_concurrent_runners_never_run_the_same_run(tmp_path):
+    suite = _suite(tmp_path, sizes='"all", 0.5, 0.25')  # 1 + 6 runs
+    out = tmp_path / "out"
+    procs = [subprocess.Popen(_bench_cmd(suite, out, "--threads", "1"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-2000:]
+    with Store(out / "results.sqlite") as store:
+        runs = store.runs()
+        assert len(runs) == 7 and all(r["status"] == "done" and r["attempts"] == 1 for r in runs)
+        workers = {r["claimed_by"] for r in runs}
+    assert sorted(_done_lines(out).values()) == [1] * 7
+    assert len(workers) >= 1
+
+
+def test_stale_claim_of_dead_process_is_recovered(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_runs([{"run_id": "r1", "spec": {"model": "m", "data": "d", "init": "random", "seed": 0,
+                                                   "train_size": "all"}}])
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        import socket
+
+        row = store.claim(who=f"{socket.gethostname()}:{dead.pid}")
+        assert row["status"] == "running"
+        assert store.claim(who="other:1") is not None  # the dead claim is taken over
+        assert store.claim(who="third:1") is None  # a live claim (fresh heartbeat) is not
+        assert store.run("r1")["attempts"] == 2
+
+
+def test_local_workers(tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--workers", "2"]) == 0
+    with Store(out / "results.sqlite") as store:
+        assert store.counts()["done"] == 3
+
+
+def test_ray_executor_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--executor", "ray",
+                 "--threads", "1"]) == 0
+    with Store(out / "results.sqlite") as store:
+        runs = store.runs()
+        assert len(runs) == 3 and all(r["status"] == "done" for r in runs)
+        assert all(store.predictions(r["run_id"]) is not None for r in runs)
+
+
+def test_dry_run_lists_grid(tmp_path, capsys):
+    assert main(["bench", str(_suite(tmp_path)), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "1 pretraining + 2 training runs" in text and "transfusion:1" in text
+
+
+def test_shipped_suites_validate():
+    assert set(shipped_suites()) >= {"quick", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
+    grid = expand(load_suite("quick"))
+    assert len(grid.runs) == 24 and len(grid.pretrain) == 3
+    for name in ("paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"):
+        suite = load_suite(name, data_root="/data")
+        assert suite.grid["dataset"] and all("/data" in d for d in suite.grid["dataset"])
+
+
+def test_paper_suite_without_data_root_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.delenv("TRANSFUSION_DATA_ROOT", raising=False)
+    assert main(["bench", "paper-retina", "--dry-run"]) == 2
+    assert "--data-root" in capsys.readouterr().err
+    assert main(["bench", "paper-retina", "--data-root", "/nonexistent/data", "--dry-run"]) == 2
+    assert "/nonexistent/data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body,message", [
+    ('name = "x"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_huge"]\n', "grid.model: unknown model 'cbr_huge'"),
+    ('name = "x"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\ninit = ["warm"]\n', "grid.init"),
+    ('name = "x"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n[train]\nepohcs = 3\n', "train.epohcs: unknown key"),
+    ('name = "x"\ncolour = 1\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n', "colour: unknown key"),
+    ('name = "x"\n[grid]\ndataset = []\nmodel = ["cbr_small"]\n', "grid.dataset: is empty"),
+    ('name = "x"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n[train]\nlr = -1\n', "lr must be > 0"),
+])
+def test_bad_suites_rejected_with_file_key_reason(tmp_path, body, message, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(SuiteError, match=message.replace("(", r"\(")):
+        parse_suite(body, origin=str(path))
+    assert main(["bench", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+
+
+def test_grid_errors_before_training(tmp_path, capsys):
+    # inception_v3 cannot take 32 px: exit 2 before anything runs
+    path = tmp_path / "s.toml"
+    path.write_text('name = "x"\n[grid]\ndataset = ["synth-retina?n=100&res=32"]\nmodel = ["inception_v3"]\n')
+    assert main(["bench", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "at least 75 px" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # a regime needing weights without a [source]
+    path.write_text('name = "x"\n[grid]\ndataset = ["synth-retina?n=100&res=32"]\nmodel = ["cbr_small"]\n'
+                    'init = ["transfer"]\n')
+    assert main(["bench", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "needs pretrained weights" in capsys.readouterr().err
+    # everything excluded
+    path.write_text('name = "x"\n[grid]\ndataset = ["synth-retina?n=100&res=32"]\nmodel = ["cbr_small"]\n'
+                    'exclude = [{ model = "cbr_small" }]\n')
+    assert main(["bench", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "grid is empty" in capsys.readouterr().err
