@@ -319,4 +319,19 @@ def expand(suite: Suite) -> Grid:
             depends[spec.run_id] = dep
     if not runs:
         raise ValueError(f"{suite.origin}: the grid is empty (every combination excluded)")
+    for data in {s.data for s in (*runs, *pretrain.values())}:
+        _check_data_path(data, suite.origin)
     return Grid(list(pretrain.values()), runs, depends)
+
+
+def _check_data_path(spec: str, origin: str) -> None:
+    """A dataset on disk must be there before anything trains."""
+    from transfusion.data._registry import dataset_kind
+    from transfusion.data._spec import split_spec
+
+    name, target, _ = split_spec(spec)
+    kind = dataset_kind(name)
+    if kind.target == "path" and target and not Path(target).exists():
+        raise FileNotFoundError(
+            f"{origin}: dataset {name}:{target} does not exist; put the data there or pass --data-root "
+            f"(see docs/data.md for the expected layout)")
