@@ -13,6 +13,8 @@ import sys
 
 # order here is the order in --help
 _COMMANDS = (
+    "bench",
+    "data",
     "profile",
     "train",
     "pretrain",
