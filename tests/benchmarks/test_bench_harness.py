@@ -1,0 +1,83 @@
+"""Harness overhead: a suite run through store, claims, logging and checkpointing against a bare
+PyTorch loop over the same model, data, steps and batch size. Target: within 5%.
+
+Run with ``pytest tests/benchmarks/test_bench_harness.py --benchmark-only -s``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from transfusion.bench.runner import run_suite
+from transfusion.bench.suite import parse_suite
+from transfusion.bench.trainer import loss_fn, normalize
+from transfusion.data import load_dataset
+from transfusion.models import create_model
+from transfusion.transfer import IMAGENET_MEAN, IMAGENET_STD
+
+DATA = "synth-retina?n=2000&res=64"
+STEPS, BATCH, THREADS = 120, 32, 2
+SUITE = f"""
+name = "overhead"
+[grid]
+dataset = ["{DATA}"]
+model = ["cbr_small"]
+[train]
+steps = {STEPS}
+batch_size = {BATCH}
+eval_every = {STEPS}
+augment = false
+bootstrap = 0
+warmup = 0.0
+threads = {THREADS}
+[cost]
+enabled = false
+"""
+
+
+def _bare_loop(ds) -> float:
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    model = create_model("cbr_small", num_classes=2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    train = ds["train"]
+    n = len(train)
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(STEPS):
+        idx = np.sort(np.random.default_rng(step).permutation(n)[:BATCH])
+        x = normalize(torch.from_numpy(train.images[idx]), IMAGENET_MEAN, IMAGENET_STD)
+        y = torch.from_numpy(train.targets[idx])
+        loss = loss_fn(ds.task, model(x), y, None)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
+@pytest.mark.benchmark(group="harness")
+def test_harness_overhead_vs_bare_loop(benchmark, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path / "cache"))
+    ds = load_dataset(DATA)
+    suite = parse_suite(SUITE)
+    results = {}
+
+    def both():
+        bare = _bare_loop(ds)
+        out = tmp_path / f"out{len(results)}"
+        t0 = time.perf_counter()
+        run_suite(suite, out)
+        harness = time.perf_counter() - t0
+        results[len(results)] = (bare, harness)
+
+    benchmark.pedantic(both, rounds=2, iterations=1)
+    best_bare = min(b for b, _ in results.values())
+    best_harness = min(h for _, h in results.values())
+    ratio = best_harness / best_bare
+    print(f"\nbare loop {best_bare:.2f} s, whole harness run (store, claim, eval, checkpoints, "
+          f"test scoring) {best_harness:.2f} s for {STEPS} steps: overhead {100 * (ratio - 1):+.1f}%")
+    benchmark.extra_info.update(bare_s=best_bare, harness_s=best_harness, ratio=ratio)
