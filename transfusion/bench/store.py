@@ -12,6 +12,8 @@ Tables:
 - ``costs`` — cost profiles (params, MACs, latencies), one per model × resolution × input
   channels × classes × device, with the machine that measured them.
 - ``suites`` — every suite run into this store: its name, TOML text and hash.
+- ``exports`` — every ONNX export of a run (``transfusion export``): where it went, whether
+  parity held, and its model card as JSON.
 
 Claims happen inside ``BEGIN IMMEDIATE`` transactions, so two processes never run the same run;
 a claim whose process is dead (same host, pid gone) or whose heartbeat is older than
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS costs (
 CREATE TABLE IF NOT EXISTS suites (
     name TEXT NOT NULL, hash TEXT NOT NULL, toml TEXT NOT NULL, created_at REAL,
     PRIMARY KEY (name, hash)
+);
+CREATE TABLE IF NOT EXISTS exports (
+    export_id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, checkpoint TEXT NOT NULL,
+    out_dir TEXT NOT NULL, onnx_path TEXT NOT NULL, passed INTEGER NOT NULL, card_json TEXT NOT NULL,
+    created_at REAL
 );
 """
 
@@ -295,6 +302,30 @@ class Store:
             d = json.loads(r["profile_json"])
             d["machine"] = json.loads(r["machine_json"] or "{}")
             d["cost_key"] = r["key"]
+            out.append(d)
+        return out
+
+
+    # ------------------------------------------------------------------ exports
+
+    def put_export(self, run_id: str | None, *, checkpoint: str | Path, out_dir: str | Path,
+                   onnx_path: str | Path, passed: bool, card: dict) -> int:
+        """Record an ONNX export (its model card as JSON); returns the export's id."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO exports (run_id, checkpoint, out_dir, onnx_path, passed, card_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, str(checkpoint), str(out_dir), str(onnx_path), int(bool(passed)),
+                 json.dumps(card, default=str), time.time()))
+            return int(cur.lastrowid)
+
+    def exports(self) -> list[dict]:
+        """Recorded exports, oldest first, with ``card`` parsed and ``passed`` a bool."""
+        out = []
+        for r in self._db.execute("SELECT * FROM exports ORDER BY export_id"):
+            d = dict(r)
+            d["card"] = json.loads(d.pop("card_json"))
+            d["passed"] = bool(d["passed"])
             out.append(d)
         return out
 

@@ -138,7 +138,7 @@ def batch_tensors(split: ArraySplit, index: np.ndarray, device: torch.device) ->
 
 @torch.no_grad()
 def predict(model: nn.Module, split: ArraySplit, task: TaskSpec, mean, std, *, device: str | torch.device = "cpu",
-            batch_size: int = 128, amp: bool = False) -> np.ndarray:
+            batch_size: int = 128, amp: bool = False, channels_last: bool = False) -> np.ndarray:
     """Scores for every image of ``split`` in order (see ``metrics.scores_from_logits``)."""
     device = torch.device(device)
     model.eval()
@@ -146,7 +146,7 @@ def predict(model: nn.Module, split: ArraySplit, task: TaskSpec, mean, std, *, d
     for start in range(0, len(split), batch_size):
         x = torch.from_numpy(np.array(split.images[start:start + batch_size])).to(device)
         x = normalize(x, mean, std)
-        if device.type == "cuda":
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             outs.append(_logits(model(x)).float().cpu())
@@ -284,10 +284,12 @@ def train_run(
     if device.type == "cpu":
         torch.set_num_threads(int(cfg.threads or os.cpu_count() or 1))
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    # channels-last on CUDA, and with bf16 autocast on CPU (oneDNN's AMX/AVX-512 bf16 kernels)
+    channels_last = device.type == "cuda" or amp
 
     p = prepare(spec, dataset=dataset, source=source, cache_dir=cache_dir)
     task, model, train = p.dataset.task, p.model.to(device), p.train
-    if device.type == "cuda":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     n = len(train)
     bs = min(int(cfg.batch_size), n)
@@ -330,7 +332,7 @@ def train_run(
         if cfg.augment:
             x = augment(x, torch.Generator(device=x.device).manual_seed(spec.seed * 1_000_003 + step))
         x = normalize(x, p.mean, p.std)
-        if device.type == "cuda":
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             outputs = model(x)
@@ -348,7 +350,7 @@ def train_run(
         state["loss_n"] += 1
         state["step"] = step + 1
         if state["step"] % eval_every == 0 or state["step"] == total:
-            scores = predict(model, val, task, p.mean, p.std, device=device, amp=amp)
+            scores = predict(model, val, task, p.mean, p.std, device=device, amp=amp, channels_last=channels_last)
             ev = M.evaluate(task, scores, val.targets, val.mask)
             row = {"step": state["step"], "epoch": state["step"] / steps_per_epoch,
                    "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
@@ -372,7 +374,7 @@ def train_run(
     best_ck = torch.load(best, map_location="cpu", weights_only=True)
     model.load_state_dict(best_ck["state_dict"])
     test = p.dataset["test"]
-    scores = predict(model, test, task, p.mean, p.std, device=device, amp=amp)
+    scores = predict(model, test, task, p.mean, p.std, device=device, amp=amp, channels_last=channels_last)
     ev = M.evaluate(task, scores, test.targets, test.mask)
     ci = M.bootstrap_ci(task, scores, test.targets, test.mask, n_boot=cfg.bootstrap, seed=spec.seed) \
         if cfg.bootstrap and ev["auc"] is not None else None

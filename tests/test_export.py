@@ -1,0 +1,135 @@
+"""``transfusion export``: ONNX export of a trained CBR, parity on its real test images, the model
+card, the store record, and parity failure as an error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from transfusion.analysis.report import build_report
+from transfusion.bench import deploy
+from transfusion.bench.cli import main
+from transfusion.bench.store import Store
+
+TINY = """
+name = "tiny-export"
+[grid]
+dataset = ["synth-retina?n=160&res=32"]
+model = ["cbr_small"]
+init = ["random"]
+seed = [0]
+[train]
+steps = 3
+batch_size = 16
+threads = 1
+bootstrap = 50
+[cost]
+onnx = false
+batch = 4
+repeats = 2
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """(store path, run id) of one tiny trained CBR-Small."""
+    root = tmp_path_factory.mktemp("export")
+    (root / "tiny.toml").write_text(TINY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        assert main(["bench", str(root / "tiny.toml"), "--out", str(root / "out"), "--no-report",
+                     "--threads", "1"]) == 0
+    store = root / "out" / "results.sqlite"
+    with Store(store) as s:
+        (run,) = s.runs(kind="train")
+    return store, run["run_id"]
+
+
+def _args(*extra: str) -> list[str]:
+    return ["--repeats", "3", "--batch", "4", "--threads", "1", *extra]
+
+
+def test_export_run_parity_card_and_store_record(trained, tmp_path):
+    store, rid = trained
+    out = tmp_path / "onnx"
+    assert main(["export", rid[:8], "--store", str(store.parent), "--out", str(out), *_args()]) == 0
+    assert {p.name for p in out.iterdir()} == {"model.onnx", "model.onnx.data", "model_card.md", "model_card.json"}
+    card = json.loads((out / "model_card.json").read_text())
+    ck = torch.load(store.parent / rid / "best.pt", weights_only=True)
+    with Store(store) as s:
+        run = s.run(rid)
+        (export,) = s.exports()
+        test_targets = s.predictions(rid)["targets"]
+    # task, labels, input size and normalisation from the checkpoint
+    assert card["task"]["kind"] == "binary" and card["task"]["labels"] == ["non-referable", "referable"]
+    assert card["input"]["shape"] == ["N", 3, 32, 32] and card["input"]["name"] == "input"
+    assert card["input"]["normalisation"]["mean"] == pytest.approx(ck["mean"])
+    assert card["input"]["normalisation"]["std"] == pytest.approx(ck["std"])
+    assert card["source"]["run_id"] == rid and card["source"]["model"] == "cbr_small"
+    # parity on the run's 24 real test images
+    p = card["parity"]
+    assert p["passed"] and p["failures"] == [] and p["n_images"] == len(test_targets)
+    assert 0 <= p["max_rel_err"] <= deploy.REL_TOL and p["max_abs_err"] < 1e-4
+    assert p["auc_onnx"] == pytest.approx(p["auc_torch"], abs=deploy.AUC_TOL)
+    assert p["auc_torch"] == pytest.approx(run["test_auc"], abs=1e-6)  # fp32 run: the stored AUC again
+    assert card["metrics"]["test_auc_stored"] == run["test_auc"]
+    # cost and latency
+    assert card["cost"]["params"] == run["summary"]["params"] and card["cost"]["macs"] > 0
+    lat = card["latency"]
+    assert lat["ort_ms_batch1"] > 0 and lat["ort_ms_batchN"] > 0 and lat["batch"] == 4
+    assert card["files"]["model.onnx.data"]["bytes"] > 1e6
+    md = (out / "model_card.md").read_text()
+    assert "**passed**" in md and "(x / 255 - mean[c]) / std[c]" in md and "referable" in md
+    # recorded in the store, and listed by the report
+    assert export["run_id"] == rid and export["passed"] and export["card"]["parity"] == p
+    report = build_report(store, tmp_path / "report", n_boot=20, studies=False)
+    text = report["md"].read_text()
+    assert f"| {rid} | cbr_small | random | passed |" in text
+
+
+def test_export_from_checkpoint_path_and_onnx_runs_on_its_own(trained, tmp_path):
+    store, rid = trained
+    ck = store.parent / rid / "best.pt"
+    r = deploy.export_run(ck, tmp_path / "x", repeats=3, batch=2, threads=1)
+    assert r.passed and r.store_path == store  # the run folder's store was found and used
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(r.onnx_path), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"input": np.zeros((3, 3, 32, 32), np.float32)})[0]
+    assert y.shape == (3, 2)  # dynamic batch axis
+
+
+def test_broken_parity_is_an_error(trained, tmp_path, monkeypatch, capsys):
+    store, rid = trained
+    real = deploy.ort_run
+    monkeypatch.setattr(deploy, "ort_run", lambda session, x: real(session, x) + 0.5)
+    out = tmp_path / "broken"
+    assert main(["export", rid, "--store", str(store), "--out", str(out), *_args()]) == 1
+    assert "parity failed" in capsys.readouterr().err
+    card = json.loads((out / "model_card.json").read_text())
+    assert not card["parity"]["passed"] and "relative output error" in card["parity"]["failures"][0]
+    with Store(store) as s:
+        assert s.exports()[-1]["passed"] is False
+    with pytest.raises(deploy.ParityError):
+        deploy.export_run(rid, tmp_path / "b2", store_path=store, repeats=2, batch=2, threads=1,
+                          ort_runner=lambda session, x: real(session, x) * 1.01)
+
+
+def test_export_bad_input(trained, tmp_path):
+    store, _ = trained
+    assert main(["export", "nosuchrun", "--store", str(store), "--out", str(tmp_path / "a")]) == 2
+    assert main(["export", "abc", "--store", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "a")]) == 2
+    junk = tmp_path / "junk.pt"
+    torch.save({"w": torch.zeros(2)}, junk)
+    assert main(["export", str(junk), "--out", str(tmp_path / "a")]) == 2
+    with pytest.raises(ValueError, match="batch"):
+        deploy.export_run(junk, tmp_path / "a", batch=0)

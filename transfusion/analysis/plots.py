@@ -1,0 +1,136 @@
+"""Report figures, drawn with matplotlib's object API (no pyplot state, Agg canvas).
+
+Each function takes plain data, writes one PNG and returns its path. Text from the store (model,
+regime, dataset names) is escaped for matplotlib's mathtext (``$``) before it is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+DPI = 110
+
+
+def plot_text(s: object) -> str:
+    """``s`` made literal for matplotlib (``$`` would start mathtext)."""
+    return str(s).replace("\\", "\\\\").replace("$", r"\$")
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """One (model, regime) row of an accuracy-versus-cost plot. ``lo``/``hi``: its 95% interval
+    (None when unknown)."""
+
+    model: str
+    init: str
+    cost: float
+    auc: float
+    lo: float | None = None
+    hi: float | None = None
+
+
+def _figure(width: float = 7.2, height: float = 4.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots()
+
+
+def accuracy_cost_plot(
+    points: Sequence[CostPoint],
+    front: np.ndarray,
+    recommended: int | None,
+    path: str | Path,
+    *,
+    xlabel: str,
+    title: str,
+    delta: float,
+    log_x: bool = True,
+) -> Path:
+    """AUC (y) against a cost (x) with 95% intervals, the Pareto front as a staircase, the
+    ``best − delta`` line and the recommended point starred. ``front``: bool mask over
+    ``points``; ``recommended``: index into ``points`` or None."""
+    path = Path(path)
+    fig, ax = _figure()
+    models = sorted({p.model for p in points})
+    inits = sorted({p.init for p in points})
+    colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    markers = {r: _MARKERS[i % len(_MARKERS)] for i, r in enumerate(inits)}
+    for p in points:
+        yerr = None
+        if p.lo is not None and p.hi is not None:
+            yerr = [[max(p.auc - p.lo, 0.0)], [max(p.hi - p.auc, 0.0)]]
+        ax.errorbar([p.cost], [p.auc], yerr=yerr, fmt=markers[p.init], color=colors[p.model], ms=7,
+                    capsize=3, elinewidth=0.8, alpha=0.9)
+    idx = np.flatnonzero(front)
+    if idx.size:
+        order = idx[np.argsort([points[i].cost for i in idx])]
+        xs = [points[i].cost for i in order]
+        ys = [points[i].auc for i in order]
+        ax.step(xs, ys, where="post", color="black", lw=1.2, ls="-", zorder=1)
+        ax.scatter(xs, ys, s=160, facecolors="none", edgecolors="black", lw=1.0, zorder=3)
+    best = max(p.auc for p in points)
+    ax.axhline(best - delta, color="grey", ls="--", lw=0.9)
+    if recommended is not None:
+        r = points[recommended]
+        ax.scatter([r.cost], [r.auc], marker="*", s=380, color="gold", edgecolors="black", zorder=4)
+    if log_x and all(p.cost > 0 for p in points):
+        ax.set_xscale("log")
+    ax.set_xlabel(plot_text(xlabel))
+    ax.set_ylabel("test AUC (mean over seeds, 95% interval)")
+    ax.set_title(plot_text(title), fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[m], marker="o", ls="", label=plot_text(m)) for m in models]
+    handles += [Line2D([], [], color="dimgrey", marker=markers[r], ls="", label=plot_text(r)) for r in inits]
+    handles += [Line2D([], [], color="black", lw=1.2, marker="o", mfc="none", label="Pareto front"),
+                Line2D([], [], color="grey", ls="--", label=f"best − δ (δ = {delta * 100:g} AUC points)"),
+                Line2D([], [], color="gold", marker="*", ms=14, mec="black", ls="", label="recommended")]
+    ax.legend(handles=handles, fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def paired_difference_plot(
+    labels: Sequence[str],
+    diffs: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    verdicts: Sequence[str],
+    path: str | Path,
+    *,
+    margin: float,
+    title: str,
+) -> Path:
+    """Forest plot of regime − random AUC differences (AUC points) with their intervals and the
+    equivalence band ±margin shaded."""
+    path = Path(path)
+    colors = {"equivalent": "C2", "better": "C0", "worse": "C3", "inconclusive": "C7"}
+    fig, ax = _figure(7.2, 0.9 + 0.32 * max(len(labels), 1))
+    y = np.arange(len(labels))[::-1]
+    d = np.asarray(diffs) * 100
+    lo, hi = np.asarray(lows) * 100, np.asarray(highs) * 100
+    ax.axvspan(-margin * 100, margin * 100, color="C2", alpha=0.12, lw=0)
+    ax.axvline(0, color="black", lw=0.8)
+    for yi, di, li, hi_, v in zip(y, d, lo, hi, verdicts):
+        ax.errorbar([di], [yi], xerr=[[di - li], [hi_ - di]], fmt="o", color=colors.get(v, "C7"), capsize=3)
+    ax.set_yticks(y, [plot_text(s) for s in labels], fontsize=7.5)
+    ax.set_xlabel("AUC difference, regime − random (AUC points, 95% paired-bootstrap interval)")
+    ax.set_title(plot_text(title), fontsize=10)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=v) for v, c in colors.items() if v in set(verdicts)]
+    handles.append(Patch(color="C2", alpha=0.12, label=f"equivalence margin ±{margin * 100:g}"))
+    ax.legend(handles=handles, fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.grid(True, axis="x", alpha=0.25)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
