@@ -18,6 +18,8 @@ _COMMANDS = (
     "profile",
     "train",
     "pretrain",
+    "report",
+    "export",
 )
 
 
