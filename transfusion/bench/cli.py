@@ -18,6 +18,7 @@ _COMMANDS = (
     "profile",
     "train",
     "pretrain",
+    "analyze",
     "report",
     "export",
 )
