@@ -133,6 +133,7 @@ class SuiteInfo:
     paper: str | None = None
     cost: Any = None  # transfusion.bench.suite.CostOptions, when the TOML parses
     note: str = ""
+    probe: int | None = None  # probe-set size for the analysis studies ([report].probe)
 
 
 def suite_info(store: Store, suite_name: str | None = None) -> SuiteInfo:
@@ -163,7 +164,7 @@ def suite_info(store: Store, suite_name: str | None = None) -> SuiteInfo:
     return SuiteInfo(
         name=s["name"], digest=s["hash"], toml=s["toml"], created_at=s["created_at"], description=desc,
         margin=float(report.get("margin", DEFAULT_MARGIN)), delta=float(report.get("delta", DEFAULT_DELTA)),
-        paper=report.get("paper"), cost=cost, note=note)
+        paper=report.get("paper"), cost=cost, note=note, probe=report.get("probe"))
 
 
 def task_of(summary: dict) -> TaskSpec:
@@ -566,13 +567,14 @@ def environment() -> dict[str, Any]:
 # --------------------------------------------------------------------------- studies
 
 
-def _run_studies(store_path: Path, out_dir: Path) -> tuple[list[Any], str | None]:
+def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None) -> tuple[list[Any], str | None]:
     try:
         from transfusion.analysis.studies import run_all
     except ImportError as exc:
         return [], f"the analysis studies module (transfusion.analysis.studies) is not available: {exc}"
+    opts = {"probe": int(probe), "fit": int(probe)} if probe else {}
     try:
-        return list(run_all(store_path, out_dir)), None
+        return list(run_all(store_path, out_dir, **opts)), None
     except Exception as exc:  # shown in the report, never silenced
         return [], f"the analysis studies failed: {type(exc).__name__}: {exc}"
 
@@ -602,7 +604,8 @@ def build_report(
     figs, tabs = out / "figures", out / "tables"
     for d in (figs, tabs):
         d.mkdir(parents=True, exist_ok=True)
-    study_out, study_err = _run_studies(data.store_path, out / "studies") if studies else ([], "skipped (studies=False)")
+    study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.probe) if studies
+                            else ([], "skipped (studies=False)"))
     env = environment()
     doc = _document(data, out, figs, tabs, study_out, study_err, env)
     md = out / "report.md"

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .runner import run_suite
 
-    console = Console(stderr=False)
+    console = Console(width=None if sys.stdout.isatty() else 150)
     try:
         suite = load_suite(args.suite, data_root=args.data_root)
         grid = expand(suite)

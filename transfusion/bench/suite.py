@@ -24,6 +24,7 @@ device = "cpu"
 [report]
 margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC points)
 delta = 0.01                # "cheapest model within delta AUC of the best"
+probe = 256                 # images in the studies' probe set (fewer: faster studies)
 ```
 
 Dataset strings may hold ``{data_root}`` (filled from ``--data-root`` or the
@@ -58,7 +59,7 @@ _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _TRAIN_KEYS = {f.name for f in fields(TrainConfig)} | {"res"}
 _SOURCE_KEYS = {"weights", "dataset", "train", "seed"}
 _COST_KEYS = {"onnx", "batch", "device", "repeats", "enabled"}
-_REPORT_KEYS = {"margin", "delta", "paper"}
+_REPORT_KEYS = {"margin", "delta", "paper", "probe"}
 
 
 class SuiteError(ValueError):
@@ -244,6 +245,9 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
     for key in ("margin", "delta"):
         if not isinstance(report[key], (int, float)) or not 0 <= report[key] < 1:
             raise _fail(origin, f"report.{key}", f"must be a number in [0, 1) in AUC units, got {report[key]!r}")
+    probe = report.get("probe")
+    if probe is not None and (isinstance(probe, bool) or not isinstance(probe, int) or probe < 16):
+        raise _fail(origin, "report.probe", f"probe-set size for the studies must be an integer >= 16, got {probe!r}")
 
     return Suite(
         name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
