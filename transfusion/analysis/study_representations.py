@@ -41,6 +41,18 @@ SIM_COLUMNS = [
 ]
 
 
+def _group_panels(rows: list[dict]) -> tuple[Any, Any, list[tuple[tuple, list[dict]]]]:
+    """Rows grouped by (model, dataset, train size), sorted, and a figure with one panel each."""
+    by_group: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_group[(row["model"], row["dataset"], row["train_size"])].append(row)
+    nr, nc = grid_shape(len(by_group))
+    fig, axes = figure(nr, nc)
+    for ax in list(axes.flat)[len(by_group):]:
+        ax.set_axis_off()  # panels beyond the last group stay blank
+    return fig, axes, sorted(by_group.items())
+
+
 def _group_key(r: dict) -> tuple[str, str, str]:
     return (r["model"], r["dataset"], str(r["train_size"]))
 
@@ -120,13 +132,9 @@ def transfer_vs_random(ctx: StudyContext, out_dir: Path, *, method: str = "svcca
                           f"pair: {'; '.join(skipped)}")
     csv = write_csv(rows, SIM_COLUMNS, out_dir / "transfer-vs-random.csv")
 
-    by_group: dict[tuple, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_group[(r["model"], r["dataset"], r["train_size"])].append(r)
-    nr, nc = grid_shape(len(by_group))
-    fig, axes = figure(nr, nc)
+    fig, axes, groups = _group_panels(rows)
     colors = regime_colors(r["init_a"] for r in rows if r["comparison"] != "random vs random")
-    for ax, (g, grows) in zip(axes.flat, sorted(by_group.items())):
+    for ax, (g, grows) in zip(axes.flat, groups):
         base = [r for r in grows if r["comparison"] == "random vs random"]
         if base:
             per_pair: dict[tuple, list[dict]] = defaultdict(list)
@@ -151,8 +159,6 @@ def transfer_vs_random(ctx: StudyContext, out_dir: Path, *, method: str = "svcca
         ax.set_ylabel(f"{method.upper()} vs random-init model")
         ax.set_title(f"{g[0]} · {g[1]} · train {g[2]}", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
-    for ax in list(axes.flat)[len(by_group):]:
-        ax.set_axis_off()
     fig.suptitle("Transfer vs random after training, per stage (Raghu et al. 2019, §4)", fontsize=10)
     png = save_figure(fig, out_dir / "transfer-vs-random.png")
 
@@ -215,13 +221,9 @@ def vs_init(ctx: StudyContext, out_dir: Path, *, method: str = "svcca") -> tuple
         raise StudyAbsent(f"study 'vs-init' could not rebuild any run's initialisation: {'; '.join(skipped)}")
     csv = write_csv(rows, VS_INIT_COLUMNS, out_dir / "vs-init.csv")
 
-    by_group: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_group[(row["model"], row["dataset"], row["train_size"])].append(row)
-    nr, nc = grid_shape(len(by_group))
-    fig, axes = figure(nr, nc)
+    fig, axes, groups = _group_panels(rows)
     colors = regime_colors(row["init"] for row in rows)
-    for ax, (g, grows) in zip(axes.flat, sorted(by_group.items())):
+    for ax, (g, grows) in zip(axes.flat, groups):
         for init in sorted({x["init"] for x in grows}, key=regime_order):
             names, mean = _mean_by_stage([x for x in grows if x["init"] == init])
             ax.plot(np.arange(len(names)), mean, marker="o", color=colors[init], label=init)
@@ -232,8 +234,6 @@ def vs_init(ctx: StudyContext, out_dir: Path, *, method: str = "svcca") -> tuple
         ax.set_ylabel(f"{method.upper()}, trained vs own init")
         ax.set_title(f"{g[0]} · {g[1]} · train {g[2]}", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
-    for ax in list(axes.flat)[len(by_group):]:
-        ax.set_axis_off()
     fig.suptitle("Each model against its own initialisation (Raghu et al. 2019, §5)", fontsize=10)
     png = save_figure(fig, out_dir / "vs-init.png")
 
@@ -305,13 +305,9 @@ def knn_probe(ctx: StudyContext, out_dir: Path, *, k: int = 20, knn_init: bool =
         raise StudyAbsent(f"study 'knn-probe' could not load any checkpoint: {'; '.join(skipped)}")
     csv = write_csv(rows, KNN_COLUMNS, out_dir / "knn-probe.csv")
 
-    by_group: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_group[(row["model"], row["dataset"], row["train_size"])].append(row)
-    nr, nc = grid_shape(len(by_group))
-    fig, axes = figure(nr, nc)
+    fig, axes, groups = _group_panels(rows)
     colors = regime_colors(row["init"] for row in rows)
-    for ax, (g, grows) in zip(axes.flat, sorted(by_group.items())):
+    for ax, (g, grows) in zip(axes.flat, groups):
         for init in sorted({x["init"] for x in grows}, key=regime_order):
             for which, ls in (("trained", "-"), ("init", ":")):
                 sel = [x for x in grows if x["init"] == init and x["checkpoint"] == which]
@@ -326,8 +322,6 @@ def knn_probe(ctx: StudyContext, out_dir: Path, *, k: int = 20, knn_init: bool =
         ax.set_ylabel(f"kNN probe AUC (k={rows[0]['k']})")
         ax.set_title(f"{g[0]} · {g[1]} · train {g[2]}", fontsize=9)
         ax.legend(fontsize=6, loc="best")
-    for ax in list(axes.flat)[len(by_group):]:
-        ax.set_axis_off()
     fig.suptitle("Layer-wise kNN probe on pooled stage features (test probe set)", fontsize=10)
     png = save_figure(fig, out_dir / "knn-probe.png")
 
