@@ -229,14 +229,13 @@ def build_initial_model(spec: RunSpec, dataset: Dataset, source: SourceWeights |
     initialisation."""
     task = dataset.task
     check_input_size(spec.model, dataset.res, dataset.in_chans)
-    n_stages = len(stages(create_model(spec.model, num_classes=task.num_outputs, in_chans=dataset.in_chans)))
-    regime = validate(spec.model, spec.init, n_stages)
+    torch.manual_seed(spec.seed)
+    model = create_model(spec.model, num_classes=task.num_outputs, in_chans=dataset.in_chans)
+    regime = validate(spec.model, spec.init, len(stages(model)))
     if regime.needs_source and source is None:
         if not spec.source:
             raise ValueError(f"init {regime} needs --source (imagenet, file:PATH)")
-        source = load_source(spec.source, source_arch(spec.model, regime))
-    torch.manual_seed(spec.seed)
-    model = create_model(spec.model, num_classes=task.num_outputs, in_chans=dataset.in_chans)
+        source = load_source(spec.source, source_arch(spec.model, regime))  # no torch RNG consumed
     report = apply_init(model, regime, source=source.state_dict if regime.needs_source else None, seed=spec.seed)
     return model, report.to_dict(), source if regime.needs_source else None
 

@@ -202,8 +202,9 @@ def _meanvar(model, regime, source, gen, actions, notes):
     head = set(_stage_keys(sd, view[-1]))
     body = [k for k in sd if k not in head]
     _check_keys(sd, source, [k for k in body if not _is_bn_stat(k)], f"{model.transfusion_name}")
-    draw = body + (sorted(head) if _head_fits(sd, source, sorted(head)) else [])
-    if not _head_fits(sd, source, sorted(head)):
+    head_fits = _head_fits(sd, source, sorted(head))
+    draw = body + (sorted(head) if head_fits else [])
+    if not head_fits:
         notes.append("head: new (random) — its shape differs from the source's")
     with torch.no_grad():
         for k in draw:

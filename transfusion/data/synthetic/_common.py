@@ -7,6 +7,7 @@ stream. Coordinates are in units where the image spans [-1, 1] on both axes (y d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -157,3 +158,22 @@ def to_uint8(img: np.ndarray, out: np.ndarray) -> None:
     img *= 255.0
     img += 0.5
     out[...] = img.astype(np.uint8)
+
+
+def render_images(
+    n: int, res: int, chans: int, *, seed: int, salt: int,
+    draw: Callable[[int, np.random.Generator], np.ndarray],
+    out: np.ndarray | None = None, index: np.ndarray | None = None,
+) -> np.ndarray:
+    """Render images ``index`` (default all ``n``) into ``out`` uint8 (len(index), chans, res, res).
+
+    Image ``i`` gets its own generator seeded by (seed, i, salt), so it depends only on those and
+    on ``draw(i, rng)`` (a float image in [0, 1], channels first) — never on which other images
+    are rendered or in what order.
+    """
+    index = np.arange(n) if index is None else np.asarray(index)
+    if out is None:
+        out = np.empty((len(index), chans, res, res), np.uint8)
+    for j, i in enumerate(index):
+        to_uint8(draw(int(i), np.random.default_rng([seed, int(i), salt])), out[j])
+    return out

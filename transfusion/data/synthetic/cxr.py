@@ -31,8 +31,8 @@ from ._common import (
     grid,
     random_walk_curve,
     rasterize,
+    render_images,
     smooth_noise,
-    to_uint8,
     white_noise,
 )
 
@@ -206,13 +206,12 @@ def generate_cxr(
     """``n`` radiographs uint8 (n, 1, res, res), labels (n, 5) int8 0/1, uncertain flags (n, 5)
     (``index``: as in :func:`~transfusion.data.synthetic.retina.generate_retina`)."""
     labels, flags = cxr_labels(n, balance, uncertain, seed)
-    index = np.arange(n) if index is None else np.asarray(index)
-    if out is None:
-        out = np.empty((len(index), 1, res, res), np.uint8)
     visibility = 1.25 - 0.7 * difficulty
-    for j, i in enumerate(index):
-        rng = np.random.default_rng([seed, int(i), 0xC8])
+
+    def draw(i: int, rng: np.random.Generator) -> np.ndarray:
         strength = labels[i] * visibility * rng.uniform(0.6, 1.0, 5)
         strength = np.where(flags[i], UNCERTAIN_STRENGTH * visibility, strength)
-        to_uint8(render_cxr(strength, rng, res, difficulty), out[j])
+        return render_cxr(strength, rng, res, difficulty)
+
+    out = render_images(n, res, 1, seed=seed, salt=0xC8, out=out, index=index, draw=draw)
     return out, labels, flags

@@ -14,8 +14,8 @@ from ._common import (
     counts_from_weights,
     grid,
     labels_with_counts,
+    render_images,
     smooth_noise,
-    to_uint8,
     white_noise,
 )
 
@@ -123,10 +123,6 @@ def generate_natural(
     """``n`` images uint8 (n, 3, res, res) and class labels int64 (n,) (``index``: as in
     :func:`~transfusion.data.synthetic.retina.generate_retina`)."""
     labels = natural_labels(n, balance, seed)
-    index = np.arange(n) if index is None else np.asarray(index)
-    if out is None:
-        out = np.empty((len(index), 3, res, res), np.uint8)
-    for j, i in enumerate(index):
-        rng = np.random.default_rng([seed, int(i), 0x9B])
-        to_uint8(render_natural(int(labels[i]), rng, res, difficulty), out[j])
+    out = render_images(n, res, 3, seed=seed, salt=0x9B, out=out, index=index,
+                        draw=lambda i, rng: render_natural(int(labels[i]), rng, res, difficulty))
     return out, labels

@@ -31,9 +31,9 @@ from ._common import (
     labels_with_counts,
     random_walk_curve,
     rasterize,
+    render_images,
     smooth_noise,
     stamp_max,
-    to_uint8,
     white_noise,
 )
 
@@ -210,10 +210,6 @@ def generate_retina(
     returned are always all n.
     """
     grades = retina_grades(n, balance, seed)
-    index = np.arange(n) if index is None else np.asarray(index)
-    if out is None:
-        out = np.empty((len(index), 3, res, res), np.uint8)
-    for j, i in enumerate(index):
-        rng = np.random.default_rng([seed, int(i), 0xF0])
-        to_uint8(render_retina(int(grades[i]), rng, res, difficulty), out[j])
+    out = render_images(n, res, 3, seed=seed, salt=0xF0, out=out, index=index,
+                        draw=lambda i, rng: render_retina(int(grades[i]), rng, res, difficulty))
     return out, grades
