@@ -199,10 +199,42 @@ def test_dry_run_lists_grid(tmp_path, capsys):
 def test_shipped_suites_validate():
     assert set(shipped_suites()) >= {"quick", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
     grid = expand(load_suite("quick"))
-    assert len(grid.runs) == 24 and len(grid.pretrain) == 3
+    # CBR-Small x 4 regimes and CBR-Tiny from scratch on both tasks, ResNet50 x 4 on the fundus task only
+    assert len(grid.runs) == 14 and len(grid.pretrain) == 2
+    r50 = [s for s in grid.runs if s.model == "resnet50"]
+    assert len(r50) == 4 and all(s.data.startswith("synth-retina") and s.train.epochs == 3 for s in r50)
+    assert all(s.train.epochs == 2 for s in grid.runs if s.model != "resnet50")
     for name in ("paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"):
         suite = load_suite(name, data_root="/data")
         assert suite.grid["dataset"] and all("/data" in d for d in suite.grid["dataset"])
+
+
+def test_per_model_trainer_options(tmp_path):
+    extra_train = "[train.per_model.cbr_small]\nepochs = 2\nlr = 0.01\n"
+    text = TINY.format(sizes='"all"').replace("[source]\n", extra_train + "[source]\n")
+    text += "[source.train.per_model.cbr_small]\nbatch_size = 8\n"
+    suite = parse_suite(text)
+    grid = expand(suite)
+    # the per-model table's own length (epochs) replaces the inherited steps; other options inherit
+    assert all(s.train.epochs == 2 and s.train.steps is None and s.train.lr == 0.01 and s.train.batch_size == 16
+               for s in grid.runs)
+    (pre,) = grid.pretrain
+    assert pre.train.batch_size == 8 and pre.train.steps == 2
+    # the options are part of the experiment, so they change the run ids
+    assert {s.run_id for s in grid.runs}.isdisjoint(s.run_id for s in expand(parse_suite(TINY.format(sizes='"all"'))).runs)
+
+
+@pytest.mark.parametrize("table,message", [
+    ("[train.per_model.resnet50]\nepochs = 2\n", "train.per_model.resnet50: 'resnet50' is not a model of this grid"),
+    ("[train.per_model.cbr_small]\nres = 64\n", "train.per_model.cbr_small.res: unknown key"),
+    ("[train.per_model.cbr_small]\nepochs = 2\nsteps = 3\n", "train.per_model.cbr_small: give epochs or steps"),
+    ("[source.train.per_model.cbr_huge]\nepochs = 2\n", "source.train.per_model.cbr_huge: 'cbr_huge' is not a known model"),
+    ("[train]\nper_model = 3\n", "train.per_model: must hold one table per model"),
+])
+def test_bad_per_model_tables(table, message):
+    body = 'name = "x"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n' + table
+    with pytest.raises(SuiteError, match=message):
+        parse_suite(body, origin="x.toml")
 
 
 def test_paper_suite_without_data_root_is_a_clear_error(capsys, monkeypatch):

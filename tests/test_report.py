@@ -45,7 +45,8 @@ margin = 0.05
 delta = 0.02
 """
 
-SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Comparison with the paper",
+SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Weight sources",
+            "Comparison with the paper",
             "Analysis studies", "Exported models (ONNX)", "Failed runs", "Environment", "How to read this report")
 BINARY = TaskSpec("binary", ("neg", "pos"), "pos rule")
 
@@ -110,7 +111,11 @@ def _noisy(targets: np.ndarray, noise: float, seed: int) -> np.ndarray:
 
 def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_store, tmp_path):
     out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "old-dataset-paired.png").write_bytes(b"stale")  # from an earlier report
+    (out / "notes.txt").write_text("mine")
     assert main(["report", str(bench_store.parent), "--out", str(out), "--n-boot", "200", "--no-studies"]) == 0
+    assert not (out / "figures" / "old-dataset-paired.png").exists() and (out / "notes.txt").exists()
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     for title in SECTIONS:
@@ -154,9 +159,36 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
             d = M.paired_difference(BINARY, a["scores"], b["scores"], a["targets"], n_boot=200, seed=0)
             assert float(r["diff"]) == pytest.approx(d.diff) and float(r["ci_low"]) == pytest.approx(d.ci_low)
             assert r["verdict"] == M.equivalence_verdict(d.ci_low, d.ci_high, 0.05)
+        # the weight source: the store's pretraining run with its own test AUC, used by both transfusion:1 runs
+        (pre,) = store.runs(kind="pretrain")
+    (src,) = _csv(out / "tables" / "sources.csv")
+    assert src["source"] == f"run:{pre['run_id']}" and src["model"] == "cbr_small" and src["used_by"] == "2"
+    assert float(src["test_auc"]) == pytest.approx(pre["test_auc"]) and src["steps"] == "2"
+    assert src["quality"].startswith("weak") == (pre["test_auc"] < 0.6)
     pareto = _csv(out / "tables" / "pareto.csv")
     assert {r["cost_measure"] for r in pareto} == {"macs", "params", "torch_ms"}
     assert sum(r["recommended"] == "True" for r in pareto) == 3
+
+
+def test_weight_sources_flag_weak_pretraining(tmp_path):
+    from transfusion.analysis.report import WEAK_SOURCE_AUC, _source_rows
+
+    def run(rid, kind, model, source=None, auc=None, steps=None):
+        return {"run_id": rid, "kind": kind, "model": model, "dataset": "synth-natural?n=10", "status": "done",
+                "source": source, "summary": {"test_auc": auc, "test_acc": 0.1, "steps": steps, "source_origin": None}}
+
+    pre = [run("p1", "pretrain", "resnet50", auc=WEAK_SOURCE_AUC - 0.01, steps=86),
+           run("p2", "pretrain", "cbr_small", auc=WEAK_SOURCE_AUC + 0.2, steps=129)]
+    train = [run("t1", "train", "resnet50", "run:p1"), run("t2", "train", "resnet50", "run:p1"),
+             run("t3", "train", "cbr_small", "run:p2"), run("t4", "train", "resnet18", "imagenet"),
+             run("t5", "train", "cbr_tiny", "run:gone"), run("t6", "train", "cbr_tiny")]
+    rows = {r["source"]: r for r in _source_rows(pre + train, train)}
+    assert set(rows) == {"run:p1", "run:p2", "imagenet", "run:gone"}  # t6 trains from scratch
+    assert rows["run:p1"]["quality"].startswith("weak") and rows["run:p1"]["used_by"] == 2
+    assert rows["run:p1"]["steps"] == 86 and rows["run:p1"]["model"] == "resnet50"
+    assert rows["run:p2"]["quality"] == "pretrained in this store"
+    assert rows["imagenet"]["quality"] == "published ImageNet weights"
+    assert rows["run:gone"]["status"] == "missing"
 
 
 # --------------------------------------------------------------------------- hand-made stores

@@ -83,7 +83,8 @@ def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
 
     with pytest.raises(_Killed):
         train_run(spec, tmp_path / "resumed", dataset=retina, on_eval=kill_after_second_eval)
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["step"] == 8
+    mid = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert mid["step"] == 8 and "optimizer" in mid and "scheduler" in mid  # enough to resume from
     resumed = train_run(spec, tmp_path / "resumed", dataset=retina)
     for key in ("test_auc", "test_acc", "test_auprc", "best_step", "val_auc_best"):
         assert resumed[key] == whole[key], key
@@ -94,6 +95,10 @@ def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
     rl = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     assert all(torch.equal(wl["state_dict"][k], rl["state_dict"][k]) for k in wl["state_dict"])
     assert _strip(wl["trainer"]["curve"]) == _strip(rl["trainer"]["curve"])
+    # finished checkpoints hold weights only; re-running a finished run trains no further step
+    assert "optimizer" not in wl and "optimizer" not in torch.load(tmp_path / "whole" / "best.pt", weights_only=True)
+    again = train_run(spec, tmp_path / "whole", dataset=retina)
+    assert again["test_auc"] == whole["test_auc"] and _strip(again["curve"]) == _strip(whole["curve"])
 
 
 def test_divergence_is_a_failure_not_a_nan(retina, tmp_path):

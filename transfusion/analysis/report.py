@@ -52,6 +52,8 @@ STORE_NAME = "results.sqlite"
 DEFAULT_MARGIN = 0.005
 DEFAULT_DELTA = 0.01
 BASELINE = "random"
+#: a pretrained source whose own test AUC is below this is flagged as weak (near chance, 0.5)
+WEAK_SOURCE_AUC = 0.6
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ PARETO_COLUMNS = (
 )
 PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
                  "n_seeds", "dataset", "note")
+SOURCE_COLUMNS = ("source", "model", "origin", "dataset", "steps", "test_auc", "test_acc", "status",
+                  "used_by", "quality")
 FAILED_COLUMNS = ("run_id", "kind", "status", "model", "dataset", "init", "seed", "train_size", "error")
 COST_COLUMNS = ("cost_key", "model", "res", "in_chans", "num_classes", "batch", "device", "params", "macs",
                 "torch_ms", "torch_img_s", "onnx_ms", "onnx_max_rel_err", "gpu_ms", "gpu_amp_ms", "cpu",
@@ -250,6 +254,7 @@ class ReportData:
     per_label: list[dict] = field(default_factory=list)
     datasets: list[tuple[str, str]] = field(default_factory=list)  # (dataset, train size) in order
     train_devices: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
 
 
 def _suite_runs(store: Store, name: str | None) -> list[dict]:
@@ -320,6 +325,8 @@ def report_data(
                    "dataset": r["dataset"], "init": r["init"], "seed": r["seed"], "train_size": r["train_size"],
                    "error": ""} for r in runs if r["status"] in ("pending", "running")]
 
+    sources = _source_rows(runs, train)
+    weak = {r["source"]: r for r in sources if r["quality"].startswith("weak")}
     datasets = list(dict.fromkeys((r["dataset"], str(r["train_size"])) for r in train))
     models = _order(r["model"] for r in train)
     inits = _order((r["init"] for r in train), BASELINE)
@@ -342,13 +349,41 @@ def report_data(
                 if rows and task_of(rows[0]["summary"]).kind == "multilabel":
                     per_label.append(_per_label_row(data, size, model, init, rows))
             paired += _paired_rows(data, size, model, group_runs, preds, margin=margin, n_boot=n_boot,
-                                   level=level, seed=seed)
+                                   level=level, seed=seed, weak=weak)
     pareto, recs = _pareto(summary, datasets, delta)
     paper = _paper_rows(suite, summary)
     devices = sorted({f"{r['summary'].get('device')} (bf16 autocast {'on' if r['summary'].get('amp') else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs, paper,
-                      failed, unfinished, costs, exports, per_label, datasets, devices)
+                      failed, unfinished, costs, exports, per_label, datasets, devices, sources)
+
+
+def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
+    """One row per weight source the training runs used: a pretraining run of the store (with
+    its own test AUC, flagged ``weak`` below :data:`WEAK_SOURCE_AUC`) or published/file weights."""
+    by_id = {r["run_id"]: r for r in runs}
+    rows = []
+    for source in dict.fromkeys(r["source"] for r in train if r.get("source")):
+        users = [r for r in train if r.get("source") == source]
+        row = dict.fromkeys(SOURCE_COLUMNS)
+        row.update(source=source, used_by=len(users), model=users[0]["model"])
+        origin = next((r["summary"].get("source_origin") for r in users if r.get("summary")), None)
+        row["origin"] = origin or source
+        pre = by_id.get(source[4:]) if source.startswith("run:") else None
+        if pre is not None:
+            summ = pre.get("summary") or {}
+            row.update(model=pre["model"], dataset=pre["dataset"], status=pre["status"], steps=summ.get("steps"),
+                       test_auc=summ.get("test_auc"), test_acc=summ.get("test_acc"))
+            auc = row["test_auc"]
+            row["quality"] = ("not finished" if auc is None else
+                              f"weak: test AUC {auc:.3f} is near chance (0.5), so runs using it show transfer from "
+                              "a barely trained network" if auc < WEAK_SOURCE_AUC else "pretrained in this store")
+        elif source.startswith("run:"):
+            row.update(status="missing", quality="pretraining run not in this store")
+        else:
+            row.update(status="done", quality="published ImageNet weights" if source == "imagenet" else "weights file")
+        rows.append(row)
+    return rows
 
 
 def _summary_row(data: str, size: str, model: str, init: str, rows: list[dict], all_runs: list[dict],
@@ -413,7 +448,7 @@ def _per_label_row(data: str, size: str, model: str, init: str, rows: list[dict]
 
 
 def _paired_rows(data: str, size: str, model: str, group_runs: dict[str, list[dict]], preds: dict, *,
-                 margin: float, n_boot: int, level: float, seed: int) -> list[dict]:
+                 margin: float, n_boot: int, level: float, seed: int, weak: dict | None = None) -> list[dict]:
     base_runs = {r["seed"]: r for r in group_runs.get(BASELINE, [])}
     out = []
     for init, rows in group_runs.items():
@@ -423,7 +458,9 @@ def _paired_rows(data: str, size: str, model: str, group_runs: dict[str, list[di
         pairs = []
         for r in rows:
             row = dict.fromkeys(PAIRED_COLUMNS)
-            row.update(common, seed=r["seed"], auc_regime=r["test_auc"], note="")
+            w = (weak or {}).get(r.get("source"))
+            row.update(common, seed=r["seed"], auc_regime=r["test_auc"],
+                       note=f"weak source (its test AUC {w['test_auc']:.3f})" if w else "")
             b = base_runs.get(r["seed"])
             pa, pb = preds.get(r["run_id"]), preds.get(b["run_id"]) if b else None
             if b is None:
@@ -598,12 +635,16 @@ def build_report(
     Returns paths: ``md``, ``html``, ``figures`` and ``tables`` (folders). ``margin`` (the
     equivalence margin) and ``delta`` (the recommendation's tolerance) are in AUC units and
     default to the suite's ``[report]`` table; ``studies=False`` skips the analysis studies.
+    The figures, tables (and, with studies, studies) folders are emptied of the ``.png`` and
+    ``.csv`` files of an earlier report first, so none of its stale figures survive.
     """
     data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
     out = Path(out_dir)
     figs, tabs = out / "figures", out / "tables"
-    for d in (figs, tabs):
+    for d in (figs, tabs, *((out / "studies",) if studies else ())):
         d.mkdir(parents=True, exist_ok=True)
+        for old in (*d.glob("*.png"), *d.glob("*.csv")):
+            old.unlink()
     study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.probe) if studies
                             else ([], "skipped (studies=False)"))
     env = environment()
@@ -634,6 +675,7 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
     doc.sections.append(_glance(data))
     for data_key in data.datasets:
         doc.sections += _dataset_sections(data, data_key, figs, summary_csv, paired_csv, pareto_csv)
+    doc.sections.append(_sources_section(data, tabs))
     doc.sections.append(_paper_section(data, tabs))
     doc.sections += _studies_sections(study_out, study_err)
     doc.sections.append(_exports_section(data, tabs))
@@ -655,6 +697,14 @@ def _glance(data: ReportData) -> D.Section:
     if not data.summary:
         sec.blocks.append(D.Para("The store holds no training runs yet."))
         return sec
+    weak = [r for r in data.sources if r["quality"].startswith("weak")]
+    if weak:
+        sec.blocks.append(D.Para(
+            "; ".join(f"{r['model']} ← {_short(r['dataset'] or '')} (test AUC {_f(r['test_auc'])} after "
+                      f"{r['steps']} steps)" for r in weak)
+            + ". These sources are near chance: the transfer, Mean-Var and transfusion rows of those models "
+              "measure transfer from a barely trained network, not from a good source. See 'Weight sources'.",
+            lead="Weak weight sources:"))
     for data_key in data.datasets:
         dataset, size = data_key
         rows = [r for r in data.summary if (r["dataset"], r["train_size"]) == data_key and r["auc_mean"] is not None]
@@ -683,6 +733,25 @@ def _glance(data: ReportData) -> D.Section:
         sec.blocks += [D.Para("", lead=head), D.Bullets(items)]
     if data.failed:
         sec.blocks.append(D.Para(f"{len(data.failed)} run(s) failed; see 'Failed runs'."))
+    return sec
+
+
+def _sources_section(data: ReportData, tabs: Path) -> D.Section:
+    sec = D.Section("Weight sources")
+    csv_path = _write_csv(tabs / "sources.csv", SOURCE_COLUMNS, data.sources)
+    if not data.sources:
+        sec.blocks.append(D.Para("No run used pretrained weights (only from-scratch regimes)."))
+        return sec
+    sec.blocks.append(D.Para(
+        "Where the weights of the transfer, Mean-Var and transfusion regimes came from. A pretraining run's "
+        f"own test AUC (on its source task) says how much there was to transfer; below {WEAK_SOURCE_AUC} it is "
+        "flagged weak."))
+    cols = ["model", "source", "source task", "steps", "source test AUC", "source accuracy", "runs using it",
+            "quality"]
+    sec.blocks.append(D.Table(cols, [[r["model"], r["origin"], _short(r["dataset"] or "") or "—",
+                                      "" if r["steps"] is None else str(r["steps"]), _f(r["test_auc"]),
+                                      _f(r["test_acc"]), str(r["used_by"]), r["quality"]] for r in data.sources],
+                              numeric=frozenset(cols[3:7]), csv=csv_path))
     return sec
 
 
@@ -928,4 +997,4 @@ def _method_section(data: ReportData) -> D.Section:
 def report_json(data: ReportData) -> str:
     """The report's rows as JSON (for tools)."""
     return json.dumps({"summary": data.summary, "paired": data.paired, "recommendations": data.recommendations,
-                       "paper": data.paper}, default=str, indent=1)
+                       "paper": data.paper, "sources": data.sources}, default=str, indent=1)

@@ -50,7 +50,6 @@ from .study_common import (
     StudyAbsent,
     StudyContext,
     StudyOutput,
-    model_from_checkpoint,
     normalizer,
     split_pooled,
     stage_similarities,
@@ -184,13 +183,14 @@ def compare_checkpoints(
     import torch
 
     from transfusion.analysis.activations import capture, probe_indices
+    from transfusion.bench.checkpoints import load_checkpoint, model_from_checkpoint
     from transfusion.data import load_dataset
 
-    from .study_common import PoolAndMean, _load_checkpoint
+    from .study_common import PoolAndMean
 
     cks = {}
     for tag, path in (("a", checkpoint_a), ("b", checkpoint_b)):
-        cks[tag] = _load_checkpoint(Path(path))
+        cks[tag] = load_checkpoint(Path(path))
     if cks["a"]["arch"] != cks["b"]["arch"]:
         raise ValueError(
             f"checkpoints of different architectures: {checkpoint_a} is {cks['a']['arch']}, "

@@ -41,6 +41,7 @@ from transfusion.analysis.similarity import (
     matched_datapoints,
     similarity,
 )
+from transfusion.bench.checkpoints import load_checkpoint, model_from_checkpoint
 from transfusion.bench.store import Store
 from transfusion.data import ArraySplit, Dataset, TaskSpec, load_dataset
 
@@ -355,25 +356,6 @@ def knn_probe_scores(
 # ------------------------------------------------------------------------------- context
 
 
-def _load_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in ("state_dict", "arch", "task", "in_chans", "mean", "std") if k not in ck]
-    if missing:
-        raise ValueError(f"{path} is not a transfusion checkpoint (missing {missing})")
-    return ck
-
-
-def model_from_checkpoint(ck: dict) -> nn.Module:
-    """The trained model of a transfusion checkpoint dict (``arch``, ``task``, ``in_chans``, ``state_dict``)."""
-    from transfusion.models import create_model
-
-    model = create_model(ck["arch"], num_classes=len(ck["task"]["labels"]), in_chans=int(ck["in_chans"]))
-    model.load_state_dict(ck["state_dict"])
-    return model.eval()
-
-
 def normalizer(mean: Iterable[float], std: Iterable[float]) -> Callable[[Tensor], Tensor]:
     """uint8 batch → the model's float input, as the trainer normalises, in channels-last
     layout (16–35% faster convolutions on CPU; the values are the same)."""
@@ -461,7 +443,7 @@ class StudyContext:
         (its ``best.pt``, the checkpoint its test metrics come from) or ``"init"`` (rebuilt as it
         was before its first step with :func:`~transfusion.bench.trainer.build_initial_model`)."""
         if which == "trained":
-            ck = _load_checkpoint(self.run_dir(run) / "best.pt")
+            ck = load_checkpoint(self.run_dir(run) / "best.pt")
             return model_from_checkpoint(ck), tuple(ck["mean"]), tuple(ck["std"])
         if which != "init":
             raise ValueError(f"which must be 'trained' or 'init', got {which!r}")

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import metrics as M
+from .checkpoints import load_checkpoint, model_from_checkpoint
 from .onnx_export import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -145,35 +145,6 @@ def _checkpoint_run_id(path: Path) -> str | None:
         return None
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A transfusion checkpoint (``weights_only=True``), checked for what export needs."""
-    from transfusion.transfer import CHECKPOINT_FORMAT
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a transfusion checkpoint (format {CHECKPOINT_FORMAT}); a plain state dict "
-                         "lacks the task, input size and normalisation an export needs")
-    missing = [k for k in ("arch", "spec", "task", "res", "in_chans", "mean", "std", "state_dict") if k not in ck]
-    if missing:
-        raise ValueError(f"checkpoint {path} lacks {', '.join(missing)}")
-    return ck
-
-
-def build_model(ck: dict[str, Any]) -> nn.Module:
-    """The checkpoint's model in eval mode (fp32, CPU)."""
-    from transfusion.models import create_model
-
-    model = create_model(ck["arch"], num_classes=len(ck["task"]["labels"]), in_chans=int(ck["in_chans"]))
-    model.load_state_dict(ck["state_dict"])
-    return model.eval()
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -235,7 +206,7 @@ def export_run(
     ck = load_checkpoint(tgt.checkpoint)
     spec, t = ck["spec"], ck["task"]
     task = TaskSpec(t["kind"], tuple(t["labels"]), t.get("positive_rule", ""))
-    model = build_model(ck)
+    model = model_from_checkpoint(ck)
     mean, std = tuple(ck["mean"]), tuple(ck["std"])
     threads = int(threads) if threads is not None else torch.get_num_threads()
 

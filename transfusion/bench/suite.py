@@ -12,11 +12,13 @@ train_size = ["all"]        # or counts (5000) or fractions (0.1)
 exclude = [{ model = "resnet50", init = "gabor" }]   # optional: drop matching combinations
 [train]                     # TrainConfig options, plus res (px) for every dataset
 epochs = 3
+[train.per_model.resnet50]  # optional: options that differ for one model of the grid
+epochs = 6
 [source]                    # weights = "imagenet" | "file:PATH", and/or a pretraining stage
 dataset = "synth-natural?n=3000&res=64"   # (with weights = "imagenet": only for architectures
                                           #  without published ImageNet weights, e.g. CBRs)
 [source.train]              # TrainConfig options of the pretraining runs
-epochs = 3
+epochs = 3                  # ([source.train.per_model.NAME] as for [train])
 [cost]                      # cost profiling of every model × resolution in the grid
 onnx = true
 batch = 32
@@ -56,7 +58,8 @@ else:  # pragma: no cover
 GRID_AXES = ("dataset", "model", "init", "seed", "train_size")
 _TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
-_TRAIN_KEYS = {f.name for f in fields(TrainConfig)} | {"res"}
+_OPTION_KEYS = {f.name for f in fields(TrainConfig)}
+_TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
 _SOURCE_KEYS = {"weights", "dataset", "train", "seed"}
 _COST_KEYS = {"onnx", "batch", "device", "repeats", "enabled"}
 _REPORT_KEYS = {"margin", "delta", "paper", "probe"}
@@ -97,6 +100,16 @@ class Suite:
     text: str
     origin: str
     extra: dict = field(default_factory=dict)
+    train_per_model: dict[str, TrainConfig] = field(default_factory=dict)
+    pretrain_per_model: dict[str, TrainConfig] = field(default_factory=dict)
+
+    def train_for(self, model: str) -> TrainConfig:
+        """Trainer options of ``model``'s training runs: [train] with its per_model table on top."""
+        return self.train_per_model.get(model, self.train)
+
+    def pretrain_for(self, model: str) -> TrainConfig:
+        """Trainer options of ``model``'s pretraining run: [source.train] with its per_model table."""
+        return self.pretrain_per_model.get(model, self.pretrain)
 
     @property
     def digest(self) -> str:
@@ -160,13 +173,34 @@ def _list(origin: str, key: str, value: Any) -> list:
     return value
 
 
-def _train_config(origin: str, where: str, table: dict, base: dict | None = None) -> TrainConfig:
-    _check_keys(origin, where, table, _TRAIN_KEYS)
-    opts = {**(base or {}), **{k: v for k, v in table.items() if k != "res"}}
+def _train_config(origin: str, where: str, table: dict, base: dict | None = None, *,
+                  allowed: set[str] = _OPTION_KEYS) -> TrainConfig:
+    _check_keys(origin, where, table, allowed)
+    own = {k: v for k, v in table.items() if k not in ("res", "per_model")}
+    opts = {**(base or {}), **own}
+    for length, other in (("epochs", "steps"), ("steps", "epochs")):
+        if length in own and other not in own:  # a table's own training length replaces the inherited one
+            opts.pop(other, None)
     try:
         return TrainConfig.from_dict(opts)
     except (TypeError, ValueError) as exc:
         raise _fail(origin, where.rstrip("."), str(exc)) from None
+
+
+def _per_model(origin: str, where: str, table: dict, models: list[str], what: str) -> dict[str, TrainConfig]:
+    """``[<where>.per_model.NAME]`` tables: the base table's options with NAME's on top; NAME
+    must be one of ``models`` (``what`` names that set in the error)."""
+    per = table.get("per_model", {})
+    if not isinstance(per, dict) or not all(isinstance(v, dict) for v in per.values()):
+        raise _fail(origin, f"{where}per_model", "must hold one table per model, e.g. [train.per_model.resnet50]")
+    base = {k: v for k, v in table.items() if k not in ("res", "per_model")}
+    out = {}
+    for model, opts in per.items():
+        if model not in models:
+            raise _fail(origin, f"{where}per_model.{model}",
+                        f"{model!r} is not {what} ({', '.join(models)})")
+        out[model] = _train_config(origin, f"{where}per_model.{model}.", opts, base)
+    return out
 
 
 def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = None) -> Suite:
@@ -215,7 +249,8 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         _check_keys(origin, "grid.exclude.", e, set(GRID_AXES))
 
     train_t = doc.get("train", {})
-    train = _train_config(origin, "train.", train_t)
+    train = _train_config(origin, "train.", train_t, allowed=_TRAIN_KEYS)
+    train_per_model = _per_model(origin, "train.", train_t, grid["model"], "a model of this grid")
     res = train_t.get("res")
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
         raise _fail(origin, "train.res", f"must be a positive integer (px), got {res!r}")
@@ -229,7 +264,9 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         weights = _expand_env(str(weights), data_root, origin, "source.weights")
     if pre_data:
         pre_data = _expand_env(str(pre_data), data_root, origin, "source.dataset")
-    pretrain = _train_config(origin, "source.train.", source_t.get("train", {}))
+    pretrain = _train_config(origin, "source.train.", source_t.get("train", {}), allowed=_OPTION_KEYS | {"per_model"})
+    pretrain_per_model = _per_model(origin, "source.train.", source_t.get("train", {}), sorted(known),
+                                    "a known model")
 
     cost_t = doc.get("cost", {})
     _check_keys(origin, "cost.", cost_t, _COST_KEYS)
@@ -253,6 +290,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
         res=res, source_weights=weights, pretrain_data=pre_data, pretrain=pretrain,
         pretrain_seed=int(source_t.get("seed", 0)), cost=cost, report=report, text=text, origin=origin,
+        train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
     )
 
 
@@ -303,7 +341,7 @@ def expand(suite: Suite) -> Grid:
                 if arch not in pretrain:
                     pretrain[arch] = normalise_spec(RunSpec(
                         model=arch, data=suite.pretrain_data, init="random", seed=suite.pretrain_seed,
-                        train=suite.pretrain, kind="pretrain"))
+                        train=suite.pretrain_for(arch), kind="pretrain"))
                 dep = pretrain[arch].run_id
                 source = f"run:{dep}"
             else:
@@ -311,7 +349,7 @@ def expand(suite: Suite) -> Grid:
                                  f"section (weights = \"imagenet\" or a pretraining dataset)")
         spec = normalise_spec(RunSpec(
             model=combo["model"], data=canonical_spec(combo["dataset"], res=suite.res), init=combo["init"],
-            source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train))
+            source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"])))
         res = int(re.search(r"(?:[?&])res=(\d+)", spec.data).group(1)) if "res=" in spec.data else None
         if res is not None:
             check_input_size(spec.model, res)

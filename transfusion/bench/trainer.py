@@ -7,8 +7,8 @@ the run's seed and the step number, so a run resumed from its last checkpoint en
 if it had never stopped (on the same machine).
 
 Files written to ``out_dir``: ``curve.csv`` (step, epoch, train_loss, val_auc, val_acc,
-seconds), ``last.pt`` and ``best.pt`` (transfusion checkpoints holding the full spec),
-``predictions.npz`` (test scores, targets, mask) and ``summary.json``.
+seconds), ``last.pt`` and ``best.pt`` (transfusion checkpoints holding the full spec; only a
+mid-training ``last.pt`` also holds the optimizer and schedule state), ``predictions.npz`` (test scores, targets, mask) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -305,18 +305,23 @@ def train_run(
         ck = torch.load(last, map_location="cpu", weights_only=True)
         if ck.get("run_id") == spec.run_id:
             model.load_state_dict(ck["state_dict"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
+            if "optimizer" in ck:  # absent once training has finished: nothing left to step
+                opt.load_state_dict(ck["optimizer"])
+                sched.load_state_dict(ck["scheduler"])
             state.update(ck["trainer"])
 
-    def checkpoint(path: Path) -> None:
-        atomic_save({
+    def checkpoint(path: Path, *, resumable: bool) -> None:
+        # best.pt and the finished last.pt hold weights only (ResNet50: 94 MB, against 283 MB with
+        # AdamW's moments); a mid-training last.pt also holds optimizer and schedule to resume from
+        ck = {
             "format": CHECKPOINT_FORMAT, "run_id": spec.run_id, "spec": spec.to_dict(), "arch": spec.model,
             "mean": list(p.mean), "std": list(p.std), "task": task.to_dict(), "res": p.dataset.res,
             "in_chans": p.dataset.in_chans, "step": state["step"],
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "trainer": dict(state),
-        }, path)
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "trainer": dict(state),
+        }
+        if resumable:
+            ck.update(optimizer=opt.state_dict(), scheduler=sched.state_dict())
+        atomic_save(ck, path)
 
     val = p.dataset["val"]
     t_start = time.perf_counter() - state["seconds"]
@@ -362,8 +367,8 @@ def train_run(
             if improved or state["best_step"] is None:
                 state["best_auc"] = ev["auc"] if ev["auc"] is not None else state["best_auc"]
                 state["best_step"] = state["step"]
-                checkpoint(best)
-            checkpoint(last)
+                checkpoint(best, resumable=False)
+            checkpoint(last, resumable=state["step"] < total)
             _write_curve(out / "curve.csv", state["curve"])
             if on_eval:
                 on_eval(row)
