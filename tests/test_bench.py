@@ -11,35 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+from _tiny import tiny_suite
 
 from transfusion.bench.cli import main
 from transfusion.bench.store import Store
 from transfusion.bench.suite import SuiteError, expand, load_suite, parse_suite, shipped_suites
 
-TINY = """
-name = "tiny"
-[grid]
-dataset = ["synth-retina?n=160&res=32"]
-model = ["cbr_small"]
-init = ["random", "transfusion:1"]
-seed = [0]
-train_size = [{sizes}]
-[train]
-steps = 3
-batch_size = 16
-threads = 1
-bootstrap = 50
-[source]
-dataset = "synth-natural?n=160&res=32"
-[source.train]
-steps = 2
-batch_size = 16
-bootstrap = 0
-[cost]
-onnx = false
-batch = 4
-repeats = 2
-"""
+
+def TINY(sizes: str = '"all"') -> str:
+    return tiny_suite("tiny", ("random", "transfusion:1"), train_size=sizes)
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +29,7 @@ def _cache(tmp_path_factory, monkeypatch):
 
 def _suite(tmp_path: Path, sizes: str = '"all"', extra: str = "") -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(sizes=sizes) + extra)
+    path.write_text(TINY(sizes) + extra)
     return path
 
 
@@ -211,7 +191,7 @@ def test_shipped_suites_validate():
 
 def test_per_model_trainer_options(tmp_path):
     extra_train = "[train.per_model.cbr_small]\nepochs = 2\nlr = 0.01\n"
-    text = TINY.format(sizes='"all"').replace("[source]\n", extra_train + "[source]\n")
+    text = TINY().replace("[source]\n", extra_train + "[source]\n")
     text += "[source.train.per_model.cbr_small]\nbatch_size = 8\n"
     suite = parse_suite(text)
     grid = expand(suite)
@@ -221,7 +201,7 @@ def test_per_model_trainer_options(tmp_path):
     (pre,) = grid.pretrain
     assert pre.train.batch_size == 8 and pre.train.steps == 2
     # the options are part of the experiment, so they change the run ids
-    assert {s.run_id for s in grid.runs}.isdisjoint(s.run_id for s in expand(parse_suite(TINY.format(sizes='"all"'))).runs)
+    assert {s.run_id for s in grid.runs}.isdisjoint(s.run_id for s in expand(parse_suite(TINY())).runs)
 
 
 @pytest.mark.parametrize("table,message", [

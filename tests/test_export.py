@@ -9,29 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tiny import tiny_suite
 
 from transfusion.analysis.report import build_report
 from transfusion.bench import deploy
 from transfusion.bench.cli import main
 from transfusion.bench.store import Store
 
-TINY = """
-name = "tiny-export"
-[grid]
-dataset = ["synth-retina?n=160&res=32"]
-model = ["cbr_small"]
-init = ["random"]
-seed = [0]
-[train]
-steps = 3
-batch_size = 16
-threads = 1
-bootstrap = 50
-[cost]
-onnx = false
-batch = 4
-repeats = 2
-"""
+TINY = tiny_suite("tiny-export", pretrain=False)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny import tiny_suite
 
 from transfusion.analysis.report import build_report, report_data, two_level_interval
 from transfusion.bench import metrics as M
@@ -18,32 +19,8 @@ from transfusion.bench.cli import main
 from transfusion.bench.store import Store
 from transfusion.data.base import TaskSpec
 
-TINY = """
-name = "tiny-report"
-[grid]
-dataset = ["synth-retina?n=160&res=32"]
-model = ["cbr_small"]
-init = ["random", "transfusion:1"]
-seed = [0, 1]
-[train]
-steps = 3
-batch_size = 16
-threads = 1
-bootstrap = 50
-[source]
-dataset = "synth-natural?n=160&res=32"
-[source.train]
-steps = 2
-batch_size = 16
-bootstrap = 0
-[cost]
-onnx = false
-batch = 4
-repeats = 2
-[report]
-margin = 0.05
-delta = 0.02
-"""
+TINY = tiny_suite("tiny-report", ("random", "transfusion:1"), seeds=(0, 1),
+                  extra="[report]\nmargin = 0.05\ndelta = 0.02\n")
 
 SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Weight sources",
             "Comparison with the paper",

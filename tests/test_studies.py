@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tiny import tiny_suite
 
 from transfusion.analysis.studies import (
     STUDIES,
@@ -26,32 +27,11 @@ from transfusion.models import create_model
 
 DATA = "synth-retina?n=200&res=32"
 STAGES = ["block1", "block2", "block3", "block4", "head"]
-TINY = f"""
-name = "tiny-studies"
-[grid]
-dataset = ["{DATA}"]
-model = ["cbr_small"]
-init = ["random", "transfer", "meanvar", "gabor"]
-seed = [0, 1]
-train_size = ["all"]
-exclude = [{{ seed = 1, init = "transfer" }}, {{ seed = 1, init = "meanvar" }}, {{ seed = 1, init = "gabor" }}]
-[train]
-steps = 4
-batch_size = 16
-eval_every = 2
-target_auc = 0.5
-bootstrap = 0
-threads = 1
-[source]
-dataset = "synth-natural?n=160&res=32"
-[source.train]
-steps = 2
-batch_size = 16
-bootstrap = 0
-threads = 1
-[cost]
-enabled = false
-"""
+TINY = tiny_suite(
+    "tiny-studies", ("random", "transfer", "meanvar", "gabor"), seeds=(0, 1), data=DATA,
+    grid_extra='exclude = [{ seed = 1, init = "transfer" }, { seed = 1, init = "meanvar" }, { seed = 1, init = "gabor" }]\n',
+    train="steps = 4\nbatch_size = 16\neval_every = 2\ntarget_auc = 0.5\nbootstrap = 0\nthreads = 1\n",
+    cost="[cost]\nenabled = false\n")
 
 
 @pytest.fixture(scope="module")

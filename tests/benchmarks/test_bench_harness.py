@@ -81,3 +81,32 @@ def test_harness_overhead_vs_bare_loop(benchmark, tmp_path, monkeypatch):
     print(f"\nbare loop {best_bare:.2f} s, whole harness run (store, claim, eval, checkpoints, "
           f"test scoring) {best_harness:.2f} s for {STEPS} steps: overhead {100 * (ratio - 1):+.1f}%")
     benchmark.extra_info.update(bare_s=best_bare, harness_s=best_harness, ratio=ratio)
+
+
+@pytest.mark.benchmark(group="quick-suite")
+def test_quick_suite_wall_time(benchmark, tmp_path, monkeypatch):
+    """The main job end to end, from an empty data cache: `transfusion bench` on the quick suite
+    (pretraining, grid, cost profiles, summary and report with studies). Budget: 10 minutes on
+    a 2-core CPU; prints the wall time and where it went."""
+    import sqlite3
+
+    from transfusion.bench.cli import main
+
+    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path / "cache"))
+    out, report = tmp_path / "runs", tmp_path / "report"
+
+    def run():
+        assert main(["bench", "quick", "--out", str(out), "--report-dir", str(report)]) == 0
+
+    t0 = time.perf_counter()
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    wall = time.perf_counter() - t0
+    db = sqlite3.connect(out / "results.sqlite")
+    rows = db.execute("SELECT kind, status, started_at, finished_at FROM runs").fetchall()
+    assert rows and all(status == "done" for _, status, _, _ in rows)
+    pre = sum(f - s for kind, _, s, f in rows if kind == "pretrain")
+    train = sum(f - s for kind, _, s, f in rows if kind == "train")
+    print(f"\nquick suite: {wall / 60:.1f} min wall ({len(rows)} runs: pretraining {pre:.0f} s, training "
+          f"{train:.0f} s; data, cost profiles, summary and report {wall - pre - train:.0f} s)")
+    benchmark.extra_info.update(wall_s=wall, pretrain_s=pre, train_s=train)
+    assert (report / "report.md").is_file()
