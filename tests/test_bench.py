@@ -217,6 +217,20 @@ def test_bad_per_model_tables(table, message):
         parse_suite(body, origin="x.toml")
 
 
+def test_exclude_matches_datasets_in_canonical_form_and_rejects_strays():
+    head = ('name = "x"\n[grid]\ndataset = ["synth-retina?n=200&res=64", "synth-cxr?res=64&n=200"]\n'
+            'model = ["cbr_small", "resnet50"]\n')
+    # another spelling of the same dataset (option order) still excludes it
+    grid = expand(parse_suite(head + 'exclude = [{ model = "resnet50", dataset = "synth-cxr?n=200&res=64" }]\n'))
+    assert sorted((s.model, s.data.split("?")[0]) for s in grid.runs) == [
+        ("cbr_small", "synth-cxr"), ("cbr_small", "synth-retina"), ("resnet50", "synth-retina")]
+    # a value no axis holds would exclude nothing: an error naming it and the axis's values
+    with pytest.raises(SuiteError, match=r"grid.exclude: dataset = 'synth-cxr\?n=300&res=64' is not in the grid"):
+        parse_suite(head + 'exclude = [{ dataset = "synth-cxr?n=300&res=64" }]\n', origin="x.toml")
+    with pytest.raises(SuiteError, match="model = 'resnet18' is not in the grid's model list"):
+        parse_suite(head + 'exclude = [{ model = "resnet18" }]\n', origin="x.toml")
+
+
 def test_paper_suite_without_data_root_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.delenv("TRANSFUSION_DATA_ROOT", raising=False)
     assert main(["bench", "paper-retina", "--dry-run"]) == 2

@@ -254,6 +254,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
     res = train_t.get("res")
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
         raise _fail(origin, "train.res", f"must be a positive integer (px), got {res!r}")
+    exclude = [_match_exclude(origin, grid, e, res) for e in exclude]
 
     source_t = doc.get("source", {})
     _check_keys(origin, "source.", source_t, _SOURCE_KEYS)
@@ -292,6 +293,34 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         pretrain_seed=int(source_t.get("seed", 0)), cost=cost, report=report, text=text, origin=origin,
         train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
     )
+
+
+def _match_exclude(origin: str, grid: dict[str, list], entry: dict, res: int | None) -> dict:
+    """``entry`` with each value replaced by the grid value it names (datasets compared in canonical
+    form, so option order and defaults do not matter); a value no grid axis holds is an error,
+    since the entry would silently exclude nothing."""
+    from transfusion.data import canonical_spec
+
+    from .trainer import parse_train_size
+
+    def canon(axis: str, value: Any) -> str:
+        try:
+            if axis == "dataset":
+                return canonical_spec(str(value), res=res)
+            if axis == "train_size":
+                return str(parse_train_size(value))
+        except ValueError:
+            pass
+        return str(value)
+
+    out = {}
+    for axis, value in entry.items():
+        match = next((g for g in grid[axis] if canon(axis, g) == canon(axis, value)), None)
+        if match is None:
+            raise _fail(origin, "grid.exclude", f"{axis} = {value!r} is not in the grid's {axis} list "
+                                                f"({', '.join(map(str, grid[axis]))}); the entry would exclude nothing")
+        out[axis] = match
+    return out
 
 
 @dataclass
