@@ -142,6 +142,7 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
     assert src["source"] == f"run:{pre['run_id']}" and src["model"] == "cbr_small" and src["used_by"] == "2"
     assert float(src["test_auc"]) == pytest.approx(pre["test_auc"]) and src["steps"] == "2"
     assert src["quality"].startswith("weak") == (pre["test_auc"] < 0.6)
+    assert src["weak"] == str(pre["test_auc"] < 0.6)
     pareto = _csv(out / "tables" / "pareto.csv")
     assert {r["cost_measure"] for r in pareto} == {"macs", "params", "torch_ms"}
     assert sum(r["recommended"] == "True" for r in pareto) == 3
@@ -165,6 +166,7 @@ def test_weight_sources_flag_weak_pretraining(tmp_path):
     assert rows["run:p1"]["steps"] == 86 and rows["run:p1"]["model"] == "resnet50"
     assert rows["run:p2"]["quality"] == "pretrained in this store"
     assert rows["imagenet"]["quality"] == "published ImageNet weights"
+    assert rows["run:p1"]["weak"] and not any(rows[k]["weak"] for k in ("run:p2", "imagenet", "run:gone"))
     assert rows["run:gone"]["status"] == "missing"
 
 

@@ -100,7 +100,7 @@ PARETO_COLUMNS = (
 PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
                  "n_seeds", "dataset", "note")
 SOURCE_COLUMNS = ("source", "model", "origin", "dataset", "steps", "test_auc", "test_acc", "status",
-                  "used_by", "quality")
+                  "used_by", "weak", "quality")
 FAILED_COLUMNS = ("run_id", "kind", "status", "model", "dataset", "init", "seed", "train_size", "error")
 COST_COLUMNS = ("cost_key", "model", "res", "in_chans", "num_classes", "batch", "device", "params", "macs",
                 "torch_ms", "torch_img_s", "onnx_ms", "onnx_max_rel_err", "gpu_ms", "gpu_amp_ms", "cpu",
@@ -326,7 +326,7 @@ def report_data(
                    "error": ""} for r in runs if r["status"] in ("pending", "running")]
 
     sources = _source_rows(runs, train)
-    weak = {r["source"]: r for r in sources if r["quality"].startswith("weak")}
+    weak = {r["source"]: r for r in sources if r["weak"]}
     datasets = list(dict.fromkeys((r["dataset"], str(r["train_size"])) for r in train))
     models = _order(r["model"] for r in train)
     inits = _order((r["init"] for r in train), BASELINE)
@@ -366,7 +366,7 @@ def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
     for source in dict.fromkeys(r["source"] for r in train if r.get("source")):
         users = [r for r in train if r.get("source") == source]
         row = dict.fromkeys(SOURCE_COLUMNS)
-        row.update(source=source, used_by=len(users), model=users[0]["model"])
+        row.update(source=source, used_by=len(users), model=users[0]["model"], weak=False)
         origin = next((r["summary"].get("source_origin") for r in users if r.get("summary")), None)
         row["origin"] = origin or source
         pre = by_id.get(source[4:]) if source.startswith("run:") else None
@@ -375,9 +375,10 @@ def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
             row.update(model=pre["model"], dataset=pre["dataset"], status=pre["status"], steps=summ.get("steps"),
                        test_auc=summ.get("test_auc"), test_acc=summ.get("test_acc"))
             auc = row["test_auc"]
+            row["weak"] = auc is not None and auc < WEAK_SOURCE_AUC
             row["quality"] = ("not finished" if auc is None else
                               f"weak: test AUC {auc:.3f} is near chance (0.5), so runs using it show transfer from "
-                              "a barely trained network" if auc < WEAK_SOURCE_AUC else "pretrained in this store")
+                              "a barely trained network" if row["weak"] else "pretrained in this store")
         elif source.startswith("run:"):
             row.update(status="missing", quality="pretraining run not in this store")
         else:
@@ -697,7 +698,7 @@ def _glance(data: ReportData) -> D.Section:
     if not data.summary:
         sec.blocks.append(D.Para("The store holds no training runs yet."))
         return sec
-    weak = [r for r in data.sources if r["quality"].startswith("weak")]
+    weak = [r for r in data.sources if r["weak"]]
     if weak:
         sec.blocks.append(D.Para(
             "; ".join(f"{r['model']} ← {_short(r['dataset'] or '')} (test AUC {_f(r['test_auc'])} after "

@@ -176,7 +176,7 @@ def _list(origin: str, key: str, value: Any) -> list:
 def _train_config(origin: str, where: str, table: dict, base: dict | None = None, *,
                   allowed: set[str] = _OPTION_KEYS) -> TrainConfig:
     _check_keys(origin, where, table, allowed)
-    own = {k: v for k, v in table.items() if k not in ("res", "per_model")}
+    own = _options(table)
     opts = {**(base or {}), **own}
     for length, other in (("epochs", "steps"), ("steps", "epochs")):
         if length in own and other not in own:  # a table's own training length replaces the inherited one
@@ -187,13 +187,18 @@ def _train_config(origin: str, where: str, table: dict, base: dict | None = None
         raise _fail(origin, where.rstrip("."), str(exc)) from None
 
 
+def _options(table: dict) -> dict:
+    """A [train]-like table's trainer options (without ``res`` and the ``per_model`` tables)."""
+    return {k: v for k, v in table.items() if k not in ("res", "per_model")}
+
+
 def _per_model(origin: str, where: str, table: dict, models: list[str], what: str) -> dict[str, TrainConfig]:
     """``[<where>.per_model.NAME]`` tables: the base table's options with NAME's on top; NAME
     must be one of ``models`` (``what`` names that set in the error)."""
     per = table.get("per_model", {})
     if not isinstance(per, dict) or not all(isinstance(v, dict) for v in per.values()):
         raise _fail(origin, f"{where}per_model", "must hold one table per model, e.g. [train.per_model.resnet50]")
-    base = {k: v for k, v in table.items() if k not in ("res", "per_model")}
+    base = _options(table)
     out = {}
     for model, opts in per.items():
         if model not in models:
