@@ -4,7 +4,7 @@
     python scripts/gpu_check.py gpu_profile.json [--batch 32] [--repeats 20] [--no-onnx]
 
 Profiles cbr_small, cbr_tiny and resnet50 at 224 px and inception_v3 at 299 px with
-:func:`transfusion.bench.profile.profile_models` on CUDA (``gpu_ms`` / ``gpu_amp_ms`` are batch-1
+:func:`transfusion.cost.profile.profile_models` on CUDA (``gpu_ms`` / ``gpu_amp_ms`` are batch-1
 latencies from CUDA events, fp32 and bf16 autocast; ONNX Runtime uses its CUDA provider when
 onnxruntime-gpu is installed — the ``device`` field says which provider ran). It also times
 one batch of ``--batch`` images per model in fp32 and bf16 autocast (``batch_timings``), where
@@ -66,7 +66,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def batch_timings(name: str, res: int, batch: int, repeats: int) -> dict[str, Any]:
     """Batch-``batch`` forward time (ms, CUDA events) in fp32 and bf16 autocast, with img/s."""
-    from transfusion.bench.timing import time_cuda
+    from transfusion.cost.timing import time_cuda
     from transfusion.models import create_model
 
     model = create_model(name, num_classes=2).cuda().eval()
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: {payload['skipped']}; wrote environment only to {args.out}")
         return 0
 
-    from transfusion.bench.profile import profile_models
+    from transfusion.cost.profile import profile_models
 
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its kernels
     payload["env"]["cudnn_benchmark"] = True

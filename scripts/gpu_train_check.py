@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from transfusion.bench.spec import RunSpec, TrainConfig
-from transfusion.bench.trainer import train_run
 from transfusion.data import load_dataset
+from transfusion.train import train_run
+from transfusion.train.spec import RunSpec, TrainConfig
 from transfusion.transfer import load_source
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from transfusion.bench.cli import _COMMANDS, build_parser, main
+from transfusion.cli.main import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,11 +19,11 @@ def test_top_level_help_lists_every_command(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for name in _COMMANDS:
+    for name in COMMANDS:
         assert re.search(rf"^\s+{name}\s", out, re.M), name
 
 
-@pytest.mark.parametrize("name", _COMMANDS)
+@pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help(name, capsys):
     with pytest.raises(SystemExit) as exc:
         main([name, "--help"])
@@ -38,7 +38,7 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 def test_readme_names_every_command_and_the_two_commands():
     readme = (ROOT / "README.md").read_text()
-    for name in _COMMANDS:
+    for name in COMMANDS:
         assert f"transfusion {name}" in readme, name
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
     assert any("transfusion bench" in b and "pip install -e ." in b for b in blocks)

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from transfusion.bench import cmd_data
+from transfusion.cli import data as cmd_data
 from transfusion.data import load_dataset
 
 SPLITS = ("train", "val", "test")
@@ -96,5 +96,5 @@ def test_check_reports_problems(tmp_path, capsys):
 def test_data_command_registered_in_cli():
     from pathlib import Path
 
-    text = (Path(cmd_data.__file__).parent / "cli.py").read_text()
+    text = (Path(cmd_data.__file__).parent / "main.py").read_text()
     assert '"data",' in text

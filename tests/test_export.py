@@ -11,10 +11,10 @@ import pytest
 import torch
 from _tiny import tiny_suite
 
-from transfusion.analysis.report import build_report
-from transfusion.bench import deploy
-from transfusion.bench.cli import main
-from transfusion.bench.store import Store
+from transfusion.cli.main import main
+from transfusion.deploy import export as deploy
+from transfusion.harness.store import Store
+from transfusion.report.build import build_report
 
 TINY = tiny_suite("tiny-export", pretrain=False)
 
@@ -68,7 +68,7 @@ def test_export_run_parity_card_and_store_record(trained, tmp_path):
     assert p["auc_torch"] == pytest.approx(run["test_auc"], abs=1e-6)  # fp32 run: the stored AUC again
     assert card["metrics"]["test_auc_stored"] == run["test_auc"]
     # cost and latency
-    assert card["cost"]["params"] == run["summary"]["params"] and card["cost"]["macs"] > 0
+    assert card["cost"]["params"] == run["summary"].params and card["cost"]["macs"] > 0
     lat = card["latency"]
     assert lat["ort_ms_batch1"] > 0 and lat["ort_ms_batchN"] > 0 and lat["batch"] == 4
     assert card["files"]["model.onnx.data"]["bytes"] > 1e6

@@ -10,12 +10,10 @@ import torch
 from scipy import stats
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-from transfusion.bench.metrics import (
+from transfusion.data.base import TaskSpec
+from transfusion.stats import (
     PairedDifference,
     UndefinedMetricError,
-    _check_inputs,
-    _Prepared,
-    _rank_auc_from_counts,
     bootstrap,
     bootstrap_ci,
     delong_test,
@@ -25,7 +23,8 @@ from transfusion.bench.metrics import (
     scores_from_logits,
     steps_to_target,
 )
-from transfusion.data.base import TaskSpec
+from transfusion.stats.bootstrap import _Prepared, _rank_auc_from_counts
+from transfusion.stats.metrics import _check_inputs
 
 BINARY = TaskSpec("binary", ("negative", "positive"))
 MULTICLASS = TaskSpec("multiclass", ("a", "b", "c", "d"))

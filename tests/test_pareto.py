@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transfusion.analysis.pareto import cheapest_within, pareto_front
+from transfusion.report.pareto import cheapest_within, pareto_front
 
 NAN = float("nan")
 

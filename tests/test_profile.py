@@ -13,25 +13,23 @@ import pytest
 import torch
 from torch import nn
 
-from transfusion.bench import cli
-from transfusion.bench.cmd_profile import resolve_models
-from transfusion.bench.onnx_export import (
+from transfusion.cli import main as cli
+from transfusion.cli.profile import resolve_models
+from transfusion.cost.counts import count_flops_torch, count_macs, params
+from transfusion.cost.onnx import (
     check_onnx,
     export_onnx,
     onnx_files,
     ort_session,
     parity,
 )
-from transfusion.bench.profile import (
+from transfusion.cost.profile import (
     ROW_KEYS,
-    count_flops_torch,
-    count_macs,
-    params,
     profile_model,
     profile_models,
     rows_to_frame,
 )
-from transfusion.bench.timing import summarize_ms, time_cpu, time_cuda
+from transfusion.cost.timing import summarize_ms, time_cpu, time_cuda
 from transfusion.models import CBR, create_model, list_models
 
 ROOT = Path(__file__).resolve().parents[1]

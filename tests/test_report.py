@@ -11,13 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _records import run_summary
 from _tiny import tiny_suite
 
-from transfusion.analysis.report import build_report, report_data, two_level_interval
-from transfusion.bench import metrics as M
-from transfusion.bench.cli import main
-from transfusion.bench.store import Store
+from transfusion import stats as M
+from transfusion.cli.main import main
 from transfusion.data.base import TaskSpec
+from transfusion.harness.store import Store
+from transfusion.report.build import build_report
+from transfusion.report.data import report_data
+from transfusion.stats.seeds import two_level_interval
 
 TINY = tiny_suite("tiny-report", ("random", "transfusion:1"), seeds=(0, 1),
                   extra="[report]\nmargin = 0.05\ndelta = 0.02\n")
@@ -62,11 +65,10 @@ def _hand_store(path: Path, runs: list[dict], *, toml: str = 'name = "hand"\n[gr
                 continue
             ev = M.evaluate(BINARY, r["scores"], r["targets"])
             ci = M.bootstrap_ci(BINARY, r["scores"], r["targets"], n_boot=100, seed=0)
-            store.finish(rid, {"test_auc": ev["auc"], "test_auc_ci": list(ci), "test_auprc": ev["auprc"],
-                               "test_acc": ev["acc"], "res": 32, "in_chans": 3, "task": BINARY.to_dict(),
-                               "train_seconds": 1.5, "device": "cpu", "amp": False,
-                               "test_per_label_auc": ev["per_label_auc"]},
-                         predictions={"scores": r["scores"], "targets": r["targets"]})
+            summary = run_summary(model=spec["model"], data=spec["data"], init=spec["init"], seed=spec["seed"],
+                                  test_auc=ev["auc"], test_auc_ci=tuple(ci), test_auprc=ev["auprc"], test_acc=ev["acc"],
+                                  train_seconds=1.5, test_per_label_auc=ev["per_label_auc"])
+            store.finish(rid, summary, predictions={"scores": r["scores"], "targets": r["targets"]})
         for c in costs:
             row = {"res": 32, "in_chans": 3, "num_classes": 2, "batch": 4, "device": "cpu (test CPU, 1 thread)",
                    "torch_ms": None, "onnx_ms": None, **c}
@@ -149,11 +151,11 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
 
 
 def test_weight_sources_flag_weak_pretraining(tmp_path):
-    from transfusion.analysis.report import WEAK_SOURCE_AUC, _source_rows
+    from transfusion.report.data import WEAK_SOURCE_AUC, _source_rows
 
     def run(rid, kind, model, source=None, auc=None, steps=None):
         return {"run_id": rid, "kind": kind, "model": model, "dataset": "synth-natural?n=10", "status": "done",
-                "source": source, "summary": {"test_auc": auc, "test_acc": 0.1, "steps": steps, "source_origin": None}}
+                "source": source, "summary": run_summary(model=model, test_auc=auc, test_acc=0.1, steps=steps)}
 
     pre = [run("p1", "pretrain", "resnet50", auc=WEAK_SOURCE_AUC - 0.01, steps=86),
            run("p2", "pretrain", "cbr_small", auc=WEAK_SOURCE_AUC + 0.2, steps=129)]
@@ -279,7 +281,7 @@ def test_paper_comparison_and_studies_and_failed_runs(tmp_path, monkeypatch):
 
     # a stand-in for the studies module (issue 6): one study present, one absent
     png = tmp_path / "study.png"
-    from transfusion.analysis.plots import CostPoint, accuracy_cost_plot
+    from transfusion.report.plots import CostPoint, accuracy_cost_plot
 
     accuracy_cost_plot([CostPoint("m", "r", 1.0, 0.5)], np.array([True]), 0, png, xlabel="x", title="t", delta=0.01)
     out = types.SimpleNamespace

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _records import run_summary
 from _tiny import tiny_suite
 
 from transfusion.analysis.studies import (
@@ -19,10 +20,10 @@ from transfusion.analysis.studies import (
     run_all,
     run_study,
 )
-from transfusion.analysis.study_common import stage_similarities
-from transfusion.analysis.study_representations import SIM_COLUMNS, VS_INIT_COLUMNS
-from transfusion.bench.cli import main
-from transfusion.bench.store import Store
+from transfusion.analysis.studies.context import stage_similarities
+from transfusion.analysis.studies.representations import SIM_COLUMNS, VS_INIT_COLUMNS
+from transfusion.cli.main import main
+from transfusion.harness.store import Store
 from transfusion.models import create_model
 
 DATA = "synth-retina?n=200&res=32"
@@ -226,8 +227,8 @@ def _fake_store(path: Path, runs: list[tuple[str, str, int, str, float, list[flo
             rows = [{"step": 10 * (i + 1), "epoch": i + 1, "train_loss": 1.0, "val_auc": v, "val_acc": v,
                      "seconds": 1.0} for i, v in enumerate(curve)]
             steps = next((r["step"] for r in rows if r["val_auc"] >= 0.8), None)
-            s.finish(rid, {"test_auc": auc, "steps_to_target": steps, "target_auc": 0.8, "n_train": n_train},
-                     curve=rows)
+            s.finish(rid, run_summary(model=model, data=DATA, init=init, seed=seed, train_size=size, test_auc=auc,
+                                      steps_to_target=steps, target_auc=0.8, n_train=n_train, curve=rows))
     return path
 
 
@@ -277,7 +278,7 @@ def test_absent_message_names_what_was_found(env, tmp_path):
 
 def test_capped_svcca_and_cka_agree_with_the_measures():
     from transfusion.analysis.similarity import linear_cka, matched_datapoints, svcca
-    from transfusion.analysis.study_common import svcca_capped
+    from transfusion.analysis.studies.context import svcca_capped
 
     g = torch.Generator().manual_seed(0)
     base = torch.randn(128, 12, 2, 2, generator=g)  # 512 datapoints sharing a 12-dim signal

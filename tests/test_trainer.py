@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from transfusion.bench.cli import main
-from transfusion.bench.spec import RunSpec, TrainConfig
-from transfusion.bench.trainer import TrainingDiverged, normalise_spec, train_run
+from transfusion.cli.main import main
 from transfusion.data import load_dataset
+from transfusion.train import RunSummary, TrainingDiverged, normalise_spec, train_run
+from transfusion.train.spec import RunSpec, TrainConfig
 
 DATA = "synth-retina?n=480&res=32"
 
@@ -39,11 +39,12 @@ def _strip(curve):
 def test_short_run_learns(retina, tmp_path):
     spec = _spec(train={"steps": None, "epochs": 6, "eval_every": None, "lr": 3e-3})
     s = train_run(spec, tmp_path / "run", dataset=retina)
-    assert s["status"] == "done"
-    assert s["test_auc"] > 0.65, s["test_auc"]
-    lo, hi = s["test_auc_ci"]
-    assert lo <= s["test_auc"] <= hi
-    assert s["n_train"] == len(retina["train"])
+    assert s.status == "done"
+    assert s.test_auc > 0.65, s.test_auc
+    assert RunSummary.from_dict(json.loads((tmp_path / "run" / "summary.json").read_text())) == s
+    lo, hi = s.test_auc_ci
+    assert lo <= s.test_auc <= hi
+    assert s.n_train == len(retina["train"])
     curve = (tmp_path / "run" / "curve.csv").read_text().splitlines()
     assert curve[0] == "step,epoch,train_loss,val_auc,val_acc,seconds"
     assert len(curve) == 1 + 6
@@ -56,14 +57,14 @@ def test_short_run_learns(retina, tmp_path):
 def test_same_seed_same_metrics(retina, tmp_path):
     a = train_run(_spec(), tmp_path / "a", dataset=retina)
     b = train_run(_spec(), tmp_path / "b", dataset=retina)
-    assert a["test_auc"] == b["test_auc"] and a["test_acc"] == b["test_acc"]
+    assert a.test_auc == b.test_auc and a.test_acc == b.test_acc
     ca = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert ca["run_id"] == b["run_id"]
+    assert ca["run_id"] == b.run_id and ca["format"] == "transfusion-run-summary/2"
     sa = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["state_dict"]
     sb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     c = train_run(_spec(seed=1), tmp_path / "c", dataset=retina)
-    assert c["run_id"] != a["run_id"]
+    assert c.run_id != a.run_id
 
 
 class _Killed(Exception):
@@ -87,7 +88,7 @@ def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
     assert mid["step"] == 8 and "optimizer" in mid and "scheduler" in mid  # enough to resume from
     resumed = train_run(spec, tmp_path / "resumed", dataset=retina)
     for key in ("test_auc", "test_acc", "test_auprc", "best_step", "val_auc_best"):
-        assert resumed[key] == whole[key], key
+        assert getattr(resumed, key) == getattr(whole, key), key
     w = json.loads((tmp_path / "whole" / "summary.json").read_text())
     r = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert w["steps"] == r["steps"] == 16
@@ -98,7 +99,7 @@ def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
     # finished checkpoints hold weights only; re-running a finished run trains no further step
     assert "optimizer" not in wl and "optimizer" not in torch.load(tmp_path / "whole" / "best.pt", weights_only=True)
     again = train_run(spec, tmp_path / "whole", dataset=retina)
-    assert again["test_auc"] == whole["test_auc"] and _strip(again["curve"]) == _strip(whole["curve"])
+    assert again.test_auc == whole.test_auc and _strip(again.curve) == _strip(whole.curve)
 
 
 def test_divergence_is_a_failure_not_a_nan(retina, tmp_path):
@@ -115,8 +116,8 @@ def test_pretrain_then_transfer_from_checkpoint(retina, tmp_path, cache, monkeyp
     assert rc == 0 and ck.exists()
     spec = _spec(init="transfusion:2", source=f"file:{ck}")
     s = train_run(spec, tmp_path / "tr", dataset=retina)
-    assert s["init_report"]["counts"]["copied"] == 12  # 2 blocks × (conv w, BN w, b, mean, var, count)
-    assert s["source_origin"].startswith("file:")
+    assert s.init_report["counts"]["copied"] == 12  # 2 blocks × (conv w, BN w, b, mean, var, count)
+    assert s.source_origin.startswith("file:")
 
 
 def test_regime_errors_before_training(retina, tmp_path):

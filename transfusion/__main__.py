@@ -1,3 +1,3 @@
-from transfusion.bench.cli import main
+from transfusion.cli.main import main
 
 raise SystemExit(main())

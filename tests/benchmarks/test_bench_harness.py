@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from transfusion.bench.runner import run_suite
-from transfusion.bench.suite import parse_suite
-from transfusion.bench.trainer import loss_fn, normalize
 from transfusion.data import load_dataset
+from transfusion.harness.runner import run_suite
+from transfusion.harness.suite import parse_suite
 from transfusion.models import create_model
+from transfusion.train.inference import loss_fn, normalize
 from transfusion.transfer import IMAGENET_MEAN, IMAGENET_STD
 
 DATA = "synth-retina?n=2000&res=64"
@@ -90,7 +90,7 @@ def test_quick_suite_wall_time(benchmark, tmp_path, monkeypatch):
     a 2-core CPU; prints the wall time and where it went."""
     import sqlite3
 
-    from transfusion.bench.cli import main
+    from transfusion.cli.main import main
 
     monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path / "cache"))
     out, report = tmp_path / "runs", tmp_path / "report"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transfusion.bench.profile import count_flops_torch, count_macs
+from transfusion.cost.counts import count_flops_torch, count_macs
 from transfusion.models import create_model
 
 

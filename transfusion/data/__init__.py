@@ -19,6 +19,7 @@ from ._registry import (
     load_dataset,
     parse_spec,
     register_kind,
+    spec_res,
 )
 from ._splits import subsample
 from .base import TASK_KINDS, ArraySplit, Dataset, TaskSpec
@@ -38,5 +39,6 @@ __all__ = [
     "load_dataset",
     "parse_spec",
     "register_kind",
+    "spec_res",
     "subsample",
 ]

@@ -144,7 +144,7 @@ def open_entry(folder: Path) -> Dataset:
         mask = np.load(mask_path) if mask_path.exists() else None
         ids = np.load(ids_path) if ids_path.exists() else None
         splits[split] = ArraySplit(images, targets, mask, ids)
-    task = TaskSpec(meta["task"]["kind"], tuple(meta["task"]["labels"]), meta["task"].get("positive_rule", ""))
+    task = TaskSpec.from_dict(meta["task"])
     info = dict(meta.get("info", {}))
     info["cache_dir"] = str(folder)
     return Dataset(meta["name"], task, splits, int(meta["res"]), int(meta["in_chans"]), info)

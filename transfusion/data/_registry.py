@@ -107,6 +107,13 @@ def canonical_spec(spec: str, *, res: int | None = None, seed: int | None = None
     return format_spec(parse_spec(spec, res=res, seed=seed))
 
 
+def spec_res(spec: str) -> int | None:
+    """The input side in px a dataset spec asks for (its ``res`` option, or the kind's default;
+    ``None`` when the kind decides from the files, e.g. a MedMNIST size)."""
+    res = parse_spec(spec).options.get("res")
+    return None if res is None else int(res)
+
+
 def load_dataset(
     spec: str,
     *,

@@ -55,6 +55,14 @@ class TaskSpec:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "labels": list(self.labels), "positive_rule": self.positive_rule}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskSpec:
+        """The inverse of :meth:`to_dict` (``positive_rule`` may be absent)."""
+        try:
+            return cls(d["kind"], tuple(d["labels"]), d.get("positive_rule", "") or "")
+        except KeyError:
+            raise ValueError(f"a task record needs 'kind' and 'labels', got keys {sorted(d)}") from None
+
 
 @dataclass
 class ArraySplit:

@@ -1,5 +1,6 @@
 """Weight sources (ImageNet, checkpoint files, pretraining runs) and initialisation regimes."""
 
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .regimes import (
     REGIME_FORMS,
     InitReport,
@@ -12,7 +13,6 @@ from .regimes import (
     validate,
 )
 from .sources import (
-    CHECKPOINT_FORMAT,
     IMAGENET_MEAN,
     IMAGENET_STD,
     SourceUnavailable,

@@ -15,9 +15,10 @@ import torch
 
 from transfusion.models import model_config
 
+from .checkpoint import is_checkpoint, read_file
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CHECKPOINT_FORMAT = "transfusion-checkpoint/1"
 
 
 class SourceUnavailable(FileNotFoundError):
@@ -104,15 +105,8 @@ def load_checkpoint_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dic
     Metadata is ``{}`` for a plain state dict, else the checkpoint's ``spec``, ``arch``,
     ``mean``, ``std``, ``task``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (expected a .pt file written by "
-                                f"`transfusion train`/`pretrain`, or a torch state dict)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+    obj = read_file(path)
+    if is_checkpoint(obj):
         meta = {k: obj.get(k) for k in ("spec", "arch", "mean", "std", "task", "step")}
         return dict(obj["state_dict"]), meta
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -78,7 +78,7 @@ def _fingerprint(parsed: ParsedSpec) -> str:
 
 def _task_from(names: list[str], positive: str | None, given: dict | None) -> TaskSpec:
     if given:
-        return TaskSpec(given["kind"], tuple(given["labels"]), given.get("positive_rule", ""))
+        return TaskSpec.from_dict(given)
     if positive is not None:
         if positive not in names:
             raise ValueError(f"positive={positive!r} is not one of the classes {names}")

@@ -1,1 +1,0 @@
-"""Benchmark machinery: trainer, metrics, cost profiling, results store, executors and the CLI."""

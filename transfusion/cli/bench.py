@@ -1,0 +1,183 @@
+"""``transfusion bench``: run a suite's grid into a results store, then summarise and report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from transfusion.harness.suite import shipped_suites
+
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark suite (default: the quick suite) and write its report",
+        description=(
+            "Run every run of a suite's grid that is not done yet — pretraining first, then "
+            "training, then cost profiles (params, MACs, PyTorch and ONNX Runtime latency) — into "
+            "OUT/results.sqlite with per-run folders OUT/<run id>/, print a summary table "
+            "(OUT/summary.csv) and write the report. Interrupted? Run the same command again: "
+            "finished runs are skipped and a run killed half-way resumes from its last checkpoint."
+        ),
+        epilog=f"shipped suites: {', '.join(shipped_suites())}",
+    )
+    p.add_argument("suite", nargs="?", default="quick", help="a shipped suite name or a TOML file (default quick)")
+    p.add_argument("--out", metavar="DIR", help="output folder for the store and runs (default runs/<suite>)")
+    p.add_argument("--report-dir", metavar="DIR", help="report folder (default reports/<suite>)")
+    p.add_argument("--no-report", action="store_true", help="skip writing the report")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local processes (default) or Ray tasks")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
+    p.add_argument("--threads", type=int, metavar="N", help="threads per worker (default: cores // workers)")
+    p.add_argument("--device", default="cpu", help="training device: cpu or cuda (default cpu)")
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--data-root", metavar="PATH", help="fills {data_root} in the suite's dataset strings")
+    p.add_argument("--rerun-failed", action="store_true", help="run failed runs again")
+    p.add_argument("--force", action="store_true", help="run every run again, done ones included")
+    p.add_argument("--dry-run", action="store_true", help="list the grid and exit")
+    p.set_defaults(func=run)
+
+
+def print_summary(rows: list[dict], console: Any) -> None:
+    """The summary table (see :mod:`transfusion.harness.summary`) on the terminal."""
+    from rich.table import Table
+
+    from transfusion.core.text import num
+
+    table = Table(title="test AUC over seeds (SD, min–max) beside cost", show_lines=False)
+    for col in ("dataset", "model", "init", "seeds", "AUC", "SD", "min–max", "AUPRC", "params (M)", "GMACs",
+                "torch ms", "ONNX ms", "train s"):
+        table.add_column(col, justify="left" if col in ("dataset", "model", "init") else "right")
+    for r in rows:
+        spread = "—" if r["auc_min"] is None else f"{num(r['auc_min'])}–{num(r['auc_max'])}"
+        table.add_row(
+            r["dataset"].split("?")[0], r["model"], r["init"], str(r["n_seeds"]), num(r["auc_mean"]),
+            num(r["auc_std"]), spread, num(r["auprc_mean"]), num(r["params"], ".2f", scale=1e6),
+            num(r["macs"], ".3f", scale=1e9), num(r["torch_ms"], ".2f"), num(r["onnx_ms"], ".2f"),
+            num(r["train_seconds"], ".0f"))
+    console.print(table)
+
+
+class _Progress:
+    """Live progress of a bench: one line per finished run above a bar whose ETA (rich's) counts
+    only the runs still to do in this session."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("runs ·"), TimeElapsedColumn(), TextColumn("· ETA"),
+                                 TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+        self.base = 0
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, kind: str, row: dict) -> None:
+        out = self.progress.console
+        if kind == "plan":
+            self.base = row["finished"]
+            self.task = self.progress.add_task("to do", total=row["todo"])
+        elif kind == "start":
+            s = row["spec"]
+            self.progress.update(self.task, description=f"{s['model']} · {s['init']} · seed {s['seed']}")
+        elif kind == "end":
+            self.progress.advance(self.task)
+            s, auc = row["spec"], row.get("test_auc")
+            what = f"{s.get('kind', 'train')} {s['model']} · {s['init']} · {s['data'].split('?')[0]} · seed {s['seed']}"
+            res = f"AUC {auc:.3f}" if row["status"] == "done" and auc is not None else \
+                f"[red]failed: {_escape(row.get('error'))}[/red]"
+            out.print(f"  {_escape(what)}: {res}")
+        elif kind == "counts":
+            self.progress.update(self.task, completed=row["done"] + row["failed"] - self.base)
+        elif kind == "cost":
+            out.print(f"[dim]cost {row['model']} @ {row['res']} px: {row.get('macs') or 0:.3g} MACs, "
+                      f"torch {row.get('torch_ms')} ms, onnx {row.get('onnx_ms')} ms[/dim]")
+
+
+def _escape(text: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from transfusion.harness.grid import expand
+    from transfusion.harness.suite import SuiteError, load_suite
+
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        suite = load_suite(args.suite, data_root=args.data_root)
+        grid = expand(suite)
+    except SuiteError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out or Path("runs") / suite.name)
+    if args.dry_run:
+        _print_grid(console, suite.name, grid, out)
+        return 0
+    if args.device != "cpu":
+        from transfusion.core.runtime import check_device
+
+        check_device(args.device)
+    from transfusion.harness.runner import run_suite
+
+    console.print(f"[bold]suite {_escape(suite.name)}[/bold]: {len(grid.pretrain)} pretraining + {len(grid.runs)} "
+                  f"training runs → {_escape(out)}/results.sqlite")
+    with _Progress(console) as progress:
+        result = run_suite(suite, out, executor=args.executor, workers=args.workers, threads=args.threads,
+                           device=args.device, rerun_failed=args.rerun_failed, force=args.force,
+                           ray_address=args.ray_address, grid=grid, on_event=progress)
+    print_summary(result.summary, console)
+    from transfusion.core.files import write_csv
+    from transfusion.harness.summary import SUMMARY_COLUMNS
+
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, result.summary)
+    c = result.counts
+    console.print(f"{c['done']} done, {c['failed']} failed in {result.seconds / 60:.1f} min; "
+                  f"summary: {_escape(out / 'summary.csv')}")
+    if not args.no_report:
+        from transfusion.report.build import build_report
+
+        paths = build_report(result.store_path, Path(args.report_dir or Path("reports") / suite.name),
+                             suite_name=suite.name)
+        console.print(f"report: {_escape(paths['md'])}")
+    if c["failed"]:
+        from transfusion.harness.store import Store
+
+        with Store(result.store_path) as store:
+            failed = store.runs(status="failed", run_ids=result.grid.ids)
+        for r in failed[:10]:
+            print(f"failed {r['run_id']} {r['spec']['model']} {r['spec']['init']}: {r['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_grid(console: Any, name: str, grid: Any, out: Path) -> None:
+    console.print(f"suite {_escape(name)}: {len(grid.pretrain)} pretraining + {len(grid.runs)} training runs "
+                  f"→ {_escape(out)}", highlight=False)
+    for s in grid.pretrain:
+        console.print(f"  pretrain {s.run_id}  {s.model:14s} {_escape(s.data)}", highlight=False)
+    for s in grid.runs:
+        console.print(f"  train    {s.run_id}  {s.model:14s} {s.init:14s} seed={s.seed} size={s.train_size} "
+                      f"{_escape(s.data)}", highlight=False)

@@ -1,0 +1,54 @@
+"""``transfusion export``: ONNX export of a trained run with a parity check and a model card."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from transfusion.deploy.export import AUC_TOL, DEFAULT_STORE, REL_TOL
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trained run to ONNX, check parity on its test images, write a model card",
+        description=(
+            "Rebuild a trained model from its checkpoint, export it to ONNX (dynamo exporter; "
+            "model.onnx + model.onnx.data), validate it with onnx.checker, run ONNX Runtime and "
+            "PyTorch on the run's real test images and compare their outputs and AUCs, time ONNX "
+            "Runtime at batch 1 and batch N, and write model_card.md / model_card.json. A parity "
+            "failure exits with status 1. The export is recorded in the store, and the report lists it."
+        ),
+    )
+    p.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                   help="a run id (or unique prefix) in the store, a checkpoint (best.pt) or a run folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--store", metavar="PATH", help=f"results store or its folder (default {DEFAULT_STORE})")
+    p.add_argument("--batch", type=int, default=32, metavar="N", help="second latency batch size (default 32)")
+    p.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: all cores)")
+    p.add_argument("--repeats", type=int, default=20, metavar="N", help="timed calls per latency (default 20)")
+    p.add_argument("--max-images", type=int, metavar="N", help="compare on the first N test images only")
+    p.add_argument("--rel-tol", type=float, default=REL_TOL,
+                   help=f"max relative output error, against the largest |logit| (default {REL_TOL:g})")
+    p.add_argument("--auc-tol", type=float, default=AUC_TOL, help=f"max |AUC difference| (default {AUC_TOL:g})")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from transfusion.deploy.export import ParityError, export_run
+
+    try:
+        r = export_run(args.target, args.out, store_path=args.store, batch=args.batch, threads=args.threads,
+                       repeats=args.repeats, rel_tol=args.rel_tol, auc_tol=args.auc_tol, max_images=args.max_images)
+    except ParityError as exc:
+        print(f"transfusion export: {exc} (figures in {exc.result.card_md})", file=sys.stderr)
+        return 1
+    p, lat = r.card["parity"], r.card["latency"]
+    print(f"exported {r.card['source']['model']} · {r.card['source']['init']} (run {r.card['source']['run_id']}) "
+          f"→ {r.onnx_path}")
+    print(f"  parity passed on {p['n_images']} test images: max abs err {p['max_abs_err']:.3g}, "
+          f"max rel err {p['max_rel_err']:.3g}; AUC torch {p['auc_torch']} vs ONNX {p['auc_onnx']}")
+    print(f"  ONNX Runtime {lat['ort_ms_batch1']:.3f} ms at batch 1, {lat['ort_ms_batchN']:.3f} ms at batch "
+          f"{lat['batch']}; PyTorch {lat['torch_ms_batch1']:.3f} ms at batch 1")
+    print(f"  model card: {r.card_md}" + (f"; recorded in {r.store_path}" if r.store_path else ""))
+    return 0

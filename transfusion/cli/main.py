@@ -1,0 +1,61 @@
+"""The ``transfusion`` command line: one subcommand per module of ``transfusion.cli``.
+
+Each command module defines ``add_parser(subparsers)``, which adds its parser and sets
+``func(args) -> int`` as the parser default. Exit codes: 0 success, 1 a run failed,
+2 bad input (unknown model, missing data, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .common import UsageError
+
+# order here is the order in --help
+COMMANDS = (
+    "bench",
+    "data",
+    "profile",
+    "train",
+    "pretrain",
+    "analyze",
+    "report",
+    "export",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transfusion",
+        description=(
+            "Benchmark transfer learning for medical imaging: small CBR networks and "
+            "ResNet50 / Inception-v3 under every initialisation regime of Raghu et al. (2019), "
+            "with accuracy beside parameters, MACs and measured latency."
+        ),
+    )
+    from transfusion import __version__
+
+    parser.add_argument("--version", action="version", version=f"transfusion {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"transfusion.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError) as exc:
+        print(f"transfusion {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

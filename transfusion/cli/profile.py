@@ -1,0 +1,184 @@
+"""``transfusion profile``: the cost profile (parameters, MACs, latency) of models in the zoo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transfusion.cost.profile import DEFAULT_REPEATS, profile_models, rows_to_frame
+from transfusion.models import check_input_size, list_models, model_config
+
+from .common import UsageError
+
+HELP = "cost profile of models: parameters, MACs, FLOPs, PyTorch / ONNX Runtime / GPU latency"
+
+DESCRIPTION = """\
+Profile the cost of models at a given input size and write one row per model.
+
+Counts are for one image (batch 1), in eval mode:
+  macs         multiply-accumulates counted by fvcore (FlopCountAnalysis): one multiply-add
+               counts once. Conv and linear layers count their MACs; BatchNorm (eval mode)
+               counts 2 per activation element, adaptive average pooling 1 per element. Ops
+               fvcore cannot count (max-pool, residual add, ...) count 0 and are listed in
+               the 'unsupported_ops' column.
+  flops_torch  torch.utils.flop_counter.FlopCounterMode: 2 FLOPs per multiply-add of conv /
+               matmul ops, an independent check (about 2 x macs for conv nets).
+Timings (median of repeated runs after warm-up, milliseconds):
+  torch_ms     batch-1 latency in PyTorch on --device; torch_img_s: throughput at --batch.
+  onnx_ms      batch-1 latency in ONNX Runtime of the torch.onnx (dynamo) export, with the
+               max abs / scale-relative error against PyTorch.
+  gpu_ms       (--device cuda) batch-1 latency from CUDA events, fp32; gpu_amp_ms: bf16
+               autocast.
+Columns not measured are null in JSON and empty in CSV.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``profile`` subcommand to the ``transfusion`` parser."""
+    p = subparsers.add_parser(
+        "profile",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="model names ('all' = the whole zoo); see 'transfusion profile all'")
+    p.add_argument("--res", type=int, default=None, metavar="PX",
+                   help="input side in px (default: each model's design size, 224; Inception-v3 299)")
+    p.add_argument("--batch", type=int, default=32, metavar="N",
+                   help="batch size of the throughput measurement (default 32)")
+    p.add_argument("--num-classes", type=int, default=2, metavar="C",
+                   help="outputs of the head (default 2)")
+    p.add_argument("--in-chans", type=int, default=3, metavar="C",
+                   help="input channels (default 3)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where PyTorch and ONNX Runtime run (default cpu)")
+    p.add_argument("--no-onnx", dest="onnx", action="store_false",
+                   help="skip ONNX export and ONNX Runtime timing")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="intra-op threads for torch and ONNX Runtime (default: torch's default)")
+    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
+                   help=f"timed runs per latency after warm-up (default {DEFAULT_REPEATS})")
+    p.add_argument("--json", default=None, metavar="PATH|-",
+                   help="write the rows as JSON to PATH ('-' = stdout; the table then goes to stderr)")
+    p.add_argument("--csv", default=None, metavar="PATH", help="write the rows as CSV to PATH")
+    p.set_defaults(func=run)
+    return p
+
+
+def resolve_models(names: list[str]) -> list[str]:
+    """Expand ``all`` to the zoo and check every name; raises ``UsageError`` listing the known
+    names for an unknown one. Duplicates are dropped, order kept."""
+    known = list_models()
+    out: list[str] = []
+    for name in names:
+        expanded = known if name == "all" else [name]
+        for item in expanded:
+            if item not in known:
+                raise UsageError(f"unknown model {item!r}; known models: {', '.join(known)} (or 'all')")
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def _check_args(args: argparse.Namespace, names: list[str]) -> None:
+    for flag in ("res", "batch", "num_classes", "in_chans", "threads", "repeats"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "--device cuda was given but no CUDA device is available "
+            "(torch.cuda.is_available() is False); use --device cpu"
+        )
+    for name in names:  # before any compute
+        res = args.res if args.res is not None else model_config(name).default_res_px
+        try:
+            check_input_size(name, res, args.in_chans)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 1, *, sci: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if sci:
+        return f"{value:.1e}"
+    return f"{value / scale:.{digits}f}"
+
+
+def render_table(rows: list[dict[str, Any]], *, title: str | None = None):
+    """A ``rich`` table of profile rows (parameters in M, MACs in G, times in ms)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    headers = [
+        ("model", "left"), ("res px", "right"), ("params M", "right"), ("GMACs", "right"),
+        ("GFLOPs torch", "right"), ("torch ms", "right"), ("img/s", "right"),
+        ("onnx ms", "right"), ("onnx rel err", "right"), ("gpu ms", "right"),
+        ("gpu amp ms", "right"), ("not counted", "left"), ("error", "left"),
+    ]
+    for header, justify in headers:
+        table.add_column(header, justify=justify)
+    for r in rows:
+        unsupported = ", ".join(
+            f"{op.removeprefix('aten::')}×{n}" for op, n in (r.get("unsupported_ops") or {}).items()
+        )
+        table.add_row(
+            r["model"], _fmt(r["res"], digits=0), _fmt(r["params"], 1e6, 2), _fmt(r["macs"], 1e9, 2),
+            _fmt(r["flops_torch"], 1e9, 2), _fmt(r["torch_ms"]), _fmt(r["torch_img_s"]),
+            _fmt(r["onnx_ms"]), _fmt(r["onnx_max_rel_err"], sci=True), _fmt(r["gpu_ms"], digits=2),
+            _fmt(r["gpu_amp_ms"], digits=2), unsupported, r["error"] or "",
+        )
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    """Profile the requested models; exit 0, or 1 if some row has an error."""
+    names = resolve_models(args.models)
+    _check_args(args, names)
+    from rich.console import Console
+
+    to_stdout = args.json != "-"
+    out = sys.stdout if to_stdout else sys.stderr
+    # not a terminal (a pipe, a log file): wide enough that the table's rows stay on one line
+    console = Console(file=out, width=None if out.isatty() else 200)
+    status = Console(file=sys.stderr)
+
+    def progress(row: dict[str, Any]) -> None:
+        state = "failed" if row["error"] else "done"
+        status.print(f"[dim]profile {row['model']} @ {row['res']} px: {state}[/dim]")
+
+    rows = profile_models(
+        names,
+        res=args.res,
+        batch=args.batch,
+        num_classes=args.num_classes,
+        in_chans=args.in_chans,
+        device=args.device,
+        onnx=args.onnx,
+        repeats=args.repeats,
+        threads=args.threads,
+        on_row=progress,
+    )
+    device = rows[0]["device"] if rows else args.device
+    console.print(render_table(rows, title=f"cost profile — {device}, throughput at batch {args.batch}"))
+    if args.json is not None:
+        text = json.dumps(rows, indent=2)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            path = Path(args.json)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n")
+    if args.csv is not None:
+        path = Path(args.csv)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows_to_frame(rows).to_csv(path, index=False)
+    return 1 if any(r["error"] for r in rows) else 0

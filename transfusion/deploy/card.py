@@ -1,0 +1,85 @@
+"""The model card of an exported model: what it is, what it expects, how well it does, what it
+costs (a JSON record, and the same as Markdown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transfusion.core.text import interval, num
+from transfusion.data import TaskSpec
+from transfusion.train.inference import per_channel
+
+CARD_FORMAT = "transfusion-model-card/1"
+
+
+def score_rule(task: TaskSpec) -> str:
+    """How scores come from the logits, in words."""
+    if task.kind == "binary":
+        return f"P({task.labels[1]}) = softmax(logits)[:, 1]"
+    if task.kind == "multiclass":
+        return "class probabilities = softmax(logits, axis=1)"
+    return "per-label probabilities = sigmoid(logits)"
+
+
+def normalisation(mean: tuple[float, ...], std: tuple[float, ...], in_chans: int) -> dict[str, Any]:
+    """The input normalisation as the trainer applies it to ``in_chans`` channels."""
+    return {"from": "uint8 pixels", "scale": "x / 255", "mean": per_channel(mean, in_chans),
+            "std": per_channel(std, in_chans), "formula": "(x / 255 - mean[c]) / std[c] per channel c"}
+
+
+def _ci(ci: Any) -> str:
+    return "—" if not ci else interval(ci[0], ci[1], ".4f")
+
+
+def model_card_markdown(card: dict[str, Any]) -> str:
+    """The model card as Markdown (same content as the JSON card)."""
+    s, t, i, m, p, lat, c = (card[k] for k in ("source", "task", "input", "metrics", "parity", "latency", "cost"))
+    norm = i["normalisation"]
+    lines = [
+        f"# Model card: {s['model']} · {s['init']} · run {s['run_id']}",
+        "",
+        f"Exported {card['created']} with {card['export']['exporter']} (opset {card['export']['opset']}); "
+        f"{card['export']['checker']}.",
+        "",
+        "## Task",
+        f"- kind: {t['kind']}; labels: {', '.join(t['labels'])}",
+        f"- positive rule: {t['positive_rule'] or '—'}",
+        f"- scores from the `{card['output']['name']}` output {card['output']['shape']}: {t['scores']}",
+        "",
+        "## Input",
+        f"- `{i['name']}`: float32 {i['layout']} {i['shape']} ({i['res_px']} px, {i['in_chans']} channel(s))",
+        f"- normalisation: {norm['formula']}, mean {norm['mean']}, std {norm['std']} (from uint8 pixels)",
+        "",
+        "## Training source",
+        f"- dataset: `{s['dataset']}`, train size {s['train_size']}, seed {s['seed']}, step {s['step']}",
+        f"- init: {s['init']}; weights source: {s['weights_source'] or '—'}; checkpoint: `{s['checkpoint']}`",
+        "",
+        "## Metrics (test split)",
+        f"- {m['evaluated_on']}, {m['n_test']} images",
+        f"- stored test AUC {num(m['test_auc_stored'])} (95% CI {_ci(m['test_auc_ci_stored'])}), AUPRC "
+        f"{num(m['test_auprc_stored'])}, accuracy {num(m['test_acc_stored'])}"
+        + (" — scored under bf16 autocast during training" if m["trained_with_bf16_autocast"] else ""),
+        f"- recomputed now: PyTorch fp32 AUC {num(m['test_auc_torch_fp32'])}, ONNX Runtime AUC {num(m['test_auc_onnx'])}",
+        "",
+        "## Parity (ONNX Runtime vs PyTorch, same images)",
+        f"- **{'passed' if p['passed'] else 'FAILED'}**" + (f": {'; '.join(p['failures'])}" if p["failures"] else ""),
+        f"- max abs error {p['max_abs_err']:.3g}; max relative error {p['max_rel_err']:.3g} (tolerance {p['rel_tol']:g}, "
+        "relative to the largest |logit|)",
+        f"- AUC difference {num(p['auc_diff'], '+.2e')} (tolerance ±{p['auc_tol']:g})",
+        "",
+        "## Cost",
+        f"- {c['params'] / 1e6:.3f} M parameters; {c['macs'] / 1e9:.4f} GMACs per image at {c['res_px']} px "
+        f"({c['macs_note']})",
+        f"- ONNX Runtime ({lat['provider']}, {lat['threads']} thread(s)): {lat['ort_ms_batch1']:.3f} ms at batch 1, "
+        f"{lat['ort_ms_batchN']:.3f} ms at batch {lat['batch']} ({lat['ort_img_s_batchN']:.0f} img/s); "
+        f"PyTorch eager {lat['torch_ms_batch1']:.3f} ms at batch 1",
+        f"- measured on {lat['machine'].get('cpu')} ({lat['machine'].get('cores')} cores), torch "
+        f"{card['export']['torch']}, onnxruntime {card['export']['onnxruntime']}",
+        "",
+        "## Files",
+        *(f"- `{name}`: {f['bytes']} bytes, sha256 {f['sha256']}" for name, f in card["files"].items()),
+        "",
+        "Keep `model.onnx` and `model.onnx.data` together: the graph refers to the weights file by name.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""The local executor: the grid's runs in this process, or in N spawned worker processes that
+claim runs from the store (workers × threads should not exceed the cores)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+from ..execute import EventHook, worker_loop
+from ..grid import Grid
+from ..store import Store
+
+
+def _worker_main(args: tuple) -> None:  # entry point of a spawned worker process
+    store_path, grid_ids, depends, out_root, threads, device = args
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    worker_loop(store_path, grid_ids, depends, out_root, threads=threads, device=device)
+
+
+class LocalExecutor:
+    """``workers`` = 1: run in this process (events per run); more: spawned worker processes
+    (events are store counts, polled each second)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        if int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = int(workers)
+
+    def run(self, store_path: Path, grid: Grid, out: Path, *, threads: int, device: str,
+            on_event: EventHook | None = None) -> None:
+        if self.workers == 1:
+            worker_loop(store_path, grid.ids, grid.depends, out, threads=threads, device=device, on_event=on_event)
+            return
+        ctx = mp.get_context("spawn")
+        args = (store_path, grid.ids, grid.depends, out, threads, device)
+        procs = [ctx.Process(target=_worker_main, args=(args,), daemon=True) for _ in range(self.workers)]
+        for p in procs:
+            p.start()
+        last = None
+        with Store(store_path) as store:
+            while any(p.is_alive() for p in procs):
+                time.sleep(1.0)
+                c = store.counts(grid.ids)
+                if on_event and c != last:
+                    on_event("counts", c)
+                    last = c
+        for p in procs:
+            p.join()

@@ -1,0 +1,96 @@
+"""A suite's grid expanded into run specs: pretraining runs first (one per architecture that
+needs weights), then the training runs, each normalised so its run id is stable."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from transfusion.data import canonical_spec, dataset_kind, parse_spec
+from transfusion.models import check_input_size, model_config
+from transfusion.train.spec import RunSpec, normalise_spec
+from transfusion.transfer import parse_regime, source_arch
+
+from .suite import GRID_AXES, Suite
+
+
+@dataclass
+class Grid:
+    """The expanded grid; ``depends[run_id]`` names the pretraining run a training run needs."""
+
+    pretrain: list[RunSpec]
+    runs: list[RunSpec]
+    depends: dict[str, str]
+
+    @property
+    def all(self) -> list[RunSpec]:
+        return self.pretrain + self.runs
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.run_id for s in self.all]
+
+
+def _excluded(combo: dict, exclude: list[dict]) -> bool:
+    return any(all(str(combo[k]) == str(v) for k, v in e.items()) for e in exclude)
+
+
+def expand(suite: Suite) -> Grid:
+    """The run grid of ``suite``. Raises ``ValueError`` for a combination that cannot run (a
+    regime without a source, a resolution too small for a model, missing data)."""
+    pretrain: dict[str, RunSpec] = {}
+    runs: list[RunSpec] = []
+    depends: dict[str, str] = {}
+    seen: set[str] = set()
+    for values in itertools.product(*(suite.grid[a] for a in GRID_AXES)):
+        combo = dict(zip(GRID_AXES, values))
+        if _excluded(combo, suite.exclude):
+            continue
+        source, dep = _source_of(suite, combo, pretrain)
+        spec = normalise_spec(RunSpec(
+            model=combo["model"], data=canonical_spec(combo["dataset"], res=suite.res), init=combo["init"],
+            source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"])))
+        if spec.res_px is not None:
+            check_input_size(spec.model, spec.res_px)
+        if spec.run_id in seen:
+            continue
+        seen.add(spec.run_id)
+        runs.append(spec)
+        if dep:
+            depends[spec.run_id] = dep
+    if not runs:
+        raise ValueError(f"{suite.origin}: the grid is empty (every combination excluded)")
+    for data in {s.data for s in (*runs, *pretrain.values())}:
+        _check_data_path(data, suite.origin)
+    return Grid(list(pretrain.values()), runs, depends)
+
+
+def _source_of(suite: Suite, combo: dict, pretrain: dict[str, RunSpec]) -> tuple[str | None, str | None]:
+    """(source, pretraining run id it depends on) of one grid combination; adds the pretraining
+    run of the architecture to ``pretrain`` when it needs one."""
+    regime = parse_regime(combo["init"])
+    if not regime.needs_source:
+        return None, None
+    arch = source_arch(combo["model"], regime)
+    published = model_config(arch).imagenet_weights is not None
+    if suite.source_weights and (suite.source_weights != "imagenet" or published or not suite.pretrain_data):
+        return suite.source_weights, None
+    if not suite.pretrain_data:
+        raise ValueError(f"{suite.origin}: init {combo['init']} needs pretrained weights; add a [source] "
+                         f"section (weights = \"imagenet\" or a pretraining dataset)")
+    if arch not in pretrain:
+        pretrain[arch] = normalise_spec(RunSpec(
+            model=arch, data=suite.pretrain_data, init="random", seed=suite.pretrain_seed,
+            train=suite.pretrain_for(arch), kind="pretrain"))
+    dep = pretrain[arch].run_id
+    return f"run:{dep}", dep
+
+
+def _check_data_path(spec: str, origin: str) -> None:
+    """A dataset on disk must be there before anything trains."""
+    parsed = parse_spec(spec)
+    if dataset_kind(parsed.kind).target == "path" and parsed.target and not Path(parsed.target).exists():
+        raise FileNotFoundError(
+            f"{origin}: dataset {parsed.kind}:{parsed.target} does not exist; put the data there or pass --data-root "
+            f"(see docs/data.md for the expected layout)")

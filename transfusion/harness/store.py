@@ -1,0 +1,354 @@
+"""The results store: one SQLite file (WAL mode) per output folder.
+
+Tables:
+- ``runs`` — one row per run (training and pretraining): ``run_id`` (hash of the normalised
+  spec), ``status`` (``pending`` / ``running`` / ``done`` / ``failed``), the spec as JSON and its
+  main axes as columns, the claim (``claimed_by`` host:pid, ``heartbeat``), attempts, the error
+  and traceback of a failure, the summary JSON and the headline metrics.
+- ``curves`` — the validation curve of each run (step, epoch, train_loss, val_auc, val_acc,
+  seconds).
+- ``predictions`` — each run's test-split scores, targets and mask (``.npy`` bytes), for
+  paired comparisons between runs on the same images.
+- ``costs`` — cost profiles (params, MACs, latencies), one per model × resolution × input
+  channels × classes × device, with the machine that measured them.
+- ``suites`` — every suite run into this store: its name, TOML text and hash.
+- ``exports`` — every ONNX export of a run (``transfusion export``): where it went, whether
+  parity held, and its model card as JSON.
+
+Claims happen inside ``BEGIN IMMEDIATE`` transactions, so two processes never run the same run;
+a claim whose process is dead (same host, pid gone) or whose heartbeat is older than
+``stale_after`` seconds is recovered.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transfusion.train.summary import RunSummary
+
+STATUSES = ("pending", "running", "done", "failed")
+STORE_NAME = "results.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite TEXT,
+    kind TEXT NOT NULL DEFAULT 'train',
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    model TEXT, dataset TEXT, init TEXT, seed INTEGER, train_size TEXT, source TEXT,
+    spec_json TEXT NOT NULL,
+    claimed_by TEXT, heartbeat REAL, started_at REAL, finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT, traceback TEXT,
+    summary_json TEXT,
+    test_auc REAL, test_auprc REAL, test_acc REAL, steps_to_target INTEGER, train_seconds REAL,
+    out_dir TEXT
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, train_loss REAL, val_auc REAL,
+    val_acc REAL, seconds REAL, PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id TEXT PRIMARY KEY, scores BLOB NOT NULL, targets BLOB NOT NULL, mask BLOB
+);
+CREATE TABLE IF NOT EXISTS costs (
+    key TEXT PRIMARY KEY, model TEXT NOT NULL, res INTEGER NOT NULL, in_chans INTEGER NOT NULL,
+    num_classes INTEGER NOT NULL, device TEXT NOT NULL, profile_json TEXT NOT NULL,
+    machine_json TEXT, measured_at REAL
+);
+CREATE TABLE IF NOT EXISTS suites (
+    name TEXT NOT NULL, hash TEXT NOT NULL, toml TEXT NOT NULL, created_at REAL,
+    PRIMARY KEY (name, hash)
+);
+CREATE TABLE IF NOT EXISTS exports (
+    export_id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, checkpoint TEXT NOT NULL,
+    out_dir TEXT NOT NULL, onnx_path TEXT NOT NULL, passed INTEGER NOT NULL, card_json TEXT NOT NULL,
+    created_at REAL
+);
+"""
+
+
+def _npy(a: np.ndarray | None) -> bytes | None:
+    if a is None:
+        return None
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _from_npy(b: bytes | None) -> np.ndarray | None:
+    return None if b is None else np.load(io.BytesIO(b), allow_pickle=False)
+
+
+def store_file(path: str | Path) -> Path:
+    """The SQLite file behind ``path``: the file itself, or ``DIR/results.sqlite`` for a run
+    folder. Raises ``FileNotFoundError`` saying what was expected when there is none."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / STORE_NAME
+    if not p.is_file():
+        raise FileNotFoundError(f"no results store at {p}: give a store file or the folder holding {STORE_NAME} "
+                                "(`transfusion bench` writes runs/<suite>/results.sqlite)")
+    return p
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """A results store at ``path`` (created on first use)."""
+
+    def __init__(self, path: str | Path, *, stale_after: float = 1800.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stale_after = stale_after
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locking) transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ suites and runs
+
+    def add_suite(self, name: str, toml_text: str, digest: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO suites VALUES (?, ?, ?, ?)", (name, digest, toml_text, time.time()))
+
+    def suites(self) -> list[dict]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM suites ORDER BY created_at")]
+
+    def add_runs(self, rows: Iterable[dict], *, suite: str | None = None) -> int:
+        """Register runs as ``pending`` unless already present. Each row: ``run_id``, ``spec``
+        (dict) and optional ``kind``, ``out_dir``. Returns how many were new."""
+        new = 0
+        with self.transaction() as db:
+            for r in rows:
+                spec = r["spec"]
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, suite, kind, status, model, dataset, init, seed, "
+                    "train_size, source, spec_json, out_dir) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r["run_id"], suite, spec.get("kind", "train"), spec["model"], spec["data"], spec["init"],
+                     spec["seed"], str(spec["train_size"]), spec.get("source"), json.dumps(spec, sort_keys=True),
+                     r.get("out_dir")),
+                )
+                new += cur.rowcount
+        return new
+
+    def reset(self, run_ids: Iterable[str], *, statuses: tuple[str, ...]) -> int:
+        """Set runs whose status is in ``statuses`` back to ``pending`` (``--rerun-failed``,
+        ``--force``)."""
+        ids = list(run_ids)
+        n = 0
+        with self.transaction() as db:
+            for rid in ids:
+                n += db.execute(
+                    f"UPDATE runs SET status='pending', claimed_by=NULL, error=NULL, traceback=NULL "
+                    f"WHERE run_id=? AND status IN ({','.join('?' * len(statuses))})",
+                    (rid, *statuses),
+                ).rowcount
+        return n
+
+    def _stale(self, row: sqlite3.Row, now: float) -> bool:
+        who = row["claimed_by"] or ""
+        host, _, pid = who.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+            return True
+        return row["heartbeat"] is None or now - row["heartbeat"] > self.stale_after
+
+    def claim(self, run_ids: Iterable[str] | None = None, *, who: str | None = None,
+              ready: Iterable[str] | None = None) -> dict | None:
+        """Atomically take one runnable run: ``pending``, or ``running`` with a stale claim.
+
+        ``run_ids`` limits the choice (a suite's grid); ``ready`` further limits it to runs whose
+        dependencies are done. Returns the row as a dict (with ``spec`` parsed) or ``None``.
+        """
+        who = who or worker_id()
+        allowed = None if run_ids is None else set(run_ids)
+        if ready is not None:
+            allowed = set(ready) if allowed is None else allowed & set(ready)
+        now = time.time()
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT run_id, status, claimed_by, heartbeat FROM runs WHERE status IN ('pending', 'running') "
+                "ORDER BY CASE kind WHEN 'pretrain' THEN 0 ELSE 1 END, rowid"
+            ).fetchall()
+            for row in rows:
+                if allowed is not None and row["run_id"] not in allowed:
+                    continue
+                if row["status"] == "running" and not self._stale(row, now):
+                    continue
+                db.execute(
+                    "UPDATE runs SET status='running', claimed_by=?, heartbeat=?, started_at=?, "
+                    "attempts=attempts+1, error=NULL, traceback=NULL WHERE run_id=?",
+                    (who, now, now, row["run_id"]),
+                )
+                return self.run(row["run_id"])
+        return None
+
+    def heartbeat(self, run_id: str, who: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET heartbeat=? WHERE run_id=? AND claimed_by=?",
+                       (time.time(), run_id, who or worker_id()))
+
+    def finish(self, run_id: str, summary: RunSummary, *,
+               predictions: dict[str, np.ndarray] | None = None) -> None:
+        """Record a finished run: status ``done``, its summary and curve, and test predictions."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status='done', finished_at=?, summary_json=?, test_auc=?, test_auprc=?, "
+                "test_acc=?, steps_to_target=?, train_seconds=?, error=NULL, traceback=NULL WHERE run_id=?",
+                (time.time(), json.dumps(summary.to_dict(), default=str), summary.test_auc, summary.test_auprc,
+                 summary.test_acc, summary.steps_to_target, summary.train_seconds, run_id),
+            )
+            db.execute("DELETE FROM curves WHERE run_id=?", (run_id,))
+            for row in summary.curve:
+                db.execute("INSERT INTO curves VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (run_id, row["step"], row["epoch"], row["train_loss"], row["val_auc"],
+                            row["val_acc"], row["seconds"]))
+            if predictions is not None:
+                mask = predictions.get("mask")
+                db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
+                           (run_id, _npy(predictions["scores"]), _npy(predictions["targets"]),
+                            _npy(mask) if mask is not None and np.size(mask) else None))
+
+    def fail(self, run_id: str, error: str, tb: str = "") -> None:
+        """Record a failed run with its error and traceback."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status='failed', finished_at=?, error=?, traceback=? WHERE run_id=?",
+                       (time.time(), error, tb, run_id))
+
+    # ------------------------------------------------------------------ reading
+
+    def run(self, run_id: str) -> dict | None:
+        row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def runs(self, *, status: str | None = None, kind: str | None = None, suite: str | None = None,
+             run_ids: Iterable[str] | None = None) -> list[dict]:
+        """Runs as dicts, in insertion order: the columns of ``runs``, with ``spec`` (a dict) and
+        ``summary`` (a :class:`~transfusion.train.summary.RunSummary`, ``None`` until done)
+        parsed."""
+        q, args = "SELECT * FROM runs WHERE 1=1", []
+        for col, val in (("status", status), ("kind", kind), ("suite", suite)):
+            if val is not None:
+                q += f" AND {col}=?"
+                args.append(val)
+        rows = [_row(r) for r in self._db.execute(q + " ORDER BY rowid", args)]
+        if run_ids is not None:
+            keep = set(run_ids)
+            rows = [r for r in rows if r["run_id"] in keep]
+        return rows
+
+    def counts(self, run_ids: Iterable[str] | None = None) -> dict[str, int]:
+        out = dict.fromkeys(STATUSES, 0)
+        for r in self.runs(run_ids=run_ids):
+            out[r["status"]] += 1
+        return out
+
+    def curve(self, run_id: str) -> list[dict]:
+        return [dict(r) for r in self._db.execute(
+            "SELECT step, epoch, train_loss, val_auc, val_acc, seconds FROM curves WHERE run_id=? ORDER BY step",
+            (run_id,))]
+
+    def predictions(self, run_id: str) -> dict[str, np.ndarray | None] | None:
+        row = self._db.execute("SELECT * FROM predictions WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return {"scores": _from_npy(row["scores"]), "targets": _from_npy(row["targets"]),
+                "mask": _from_npy(row["mask"])}
+
+    # ------------------------------------------------------------------ costs
+
+    def put_cost(self, key: str, row: dict, machine: dict | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO costs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (key, row["model"], row["res"], row.get("in_chans", 3), row["num_classes"],
+                        row.get("device") or "cpu", json.dumps(row, default=str),
+                        json.dumps(machine or {}), time.time()))
+
+    def cost(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT profile_json FROM costs WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row["profile_json"])
+
+    def costs(self) -> list[dict]:
+        out = []
+        for r in self._db.execute("SELECT * FROM costs ORDER BY rowid"):
+            d = json.loads(r["profile_json"])
+            d["machine"] = json.loads(r["machine_json"] or "{}")
+            d["cost_key"] = r["key"]
+            out.append(d)
+        return out
+
+    # ------------------------------------------------------------------ exports
+
+    def put_export(self, run_id: str | None, *, checkpoint: str | Path, out_dir: str | Path,
+                   onnx_path: str | Path, passed: bool, card: dict) -> int:
+        """Record an ONNX export (its model card as JSON); returns the export's id."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO exports (run_id, checkpoint, out_dir, onnx_path, passed, card_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, str(checkpoint), str(out_dir), str(onnx_path), int(bool(passed)),
+                 json.dumps(card, default=str), time.time()))
+            return int(cur.lastrowid)
+
+    def exports(self) -> list[dict]:
+        """Recorded exports, oldest first, with ``card`` parsed and ``passed`` a bool."""
+        out = []
+        for r in self._db.execute("SELECT * FROM exports ORDER BY export_id"):
+            d = dict(r)
+            d["card"] = json.loads(d.pop("card_json"))
+            d["passed"] = bool(d["passed"])
+            out.append(d)
+        return out
+
+
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["spec"] = json.loads(d.pop("spec_json"))
+    s = d.pop("summary_json")
+    d["summary"] = RunSummary.from_dict(json.loads(s)) if s else None
+    return d

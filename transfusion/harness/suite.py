@@ -1,0 +1,337 @@
+"""Suites: a TOML file describing a grid of runs, validated before anything runs.
+
+```toml
+name = "quick"
+description = "..."
+[grid]                      # the product of these axes is the run grid
+dataset = ["synth-retina?n=2000&res=64"]
+model = ["cbr_small", "resnet50"]
+init = ["random", "transfer", "meanvar", "transfusion:2"]
+seed = [0]
+train_size = ["all"]        # or counts (5000) or fractions (0.1)
+exclude = [{ model = "resnet50", init = "gabor" }]   # optional: drop matching combinations
+[train]                     # TrainConfig options, plus res (px) for every dataset
+epochs = 3
+[train.per_model.resnet50]  # optional: options that differ for one model of the grid
+epochs = 6
+[source]                    # weights = "imagenet" | "file:PATH", and/or a pretraining stage
+dataset = "synth-natural?n=3000&res=64"   # (with weights = "imagenet": only for architectures
+                                          #  without published ImageNet weights, e.g. CBRs)
+[source.train]              # TrainConfig options of the pretraining runs
+epochs = 3                  # ([source.train.per_model.NAME] as for [train])
+[cost]                      # cost profiling of every model × resolution in the grid
+onnx = true
+batch = 32
+device = "cpu"
+[report]
+margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC points)
+delta = 0.01                # "cheapest model within delta AUC of the best"
+probe = 256                 # images in the studies' probe set (fewer: faster studies)
+```
+
+Dataset strings may hold ``{data_root}`` (filled from ``--data-root`` or the
+``TRANSFUSION_DATA_ROOT`` environment variable) and ``${VAR}`` environment references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from transfusion.models import list_models
+from transfusion.train.spec import TrainConfig, parse_train_size
+from transfusion.transfer import parse_regime
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+GRID_AXES = ("dataset", "model", "init", "seed", "train_size")
+_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report"}
+_GRID_KEYS = set(GRID_AXES) | {"exclude"}
+_OPTION_KEYS = {f.name for f in fields(TrainConfig)}
+_TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
+_SOURCE_KEYS = {"weights", "dataset", "train", "seed"}
+_GRID_DEFAULTS = {"seed": [0], "train_size": ["all"], "init": ["random"]}
+
+
+class SuiteError(ValueError):
+    """A suite file is invalid: says which file, which key and why."""
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    """How cost profiles are measured: ONNX on/off, throughput batch, device, timing repeats."""
+
+    enabled: bool = True
+    onnx: bool = True
+    batch: int = 32
+    device: str = "cpu"
+    repeats: int = 20
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The ``[report]`` table: equivalence ``margin`` and recommendation ``delta`` (AUC units,
+    0.005 = 0.5 AUC points), the ``paper`` table to compare with, the studies' ``probe`` size."""
+
+    margin: float = 0.005
+    delta: float = 0.01
+    paper: str | None = None
+    probe: int | None = None
+
+
+@dataclass
+class Suite:
+    """A validated suite. ``source_weights`` or ``pretrain_data`` says where pretrained weights
+    come from; ``pretrain`` holds the pretraining runs' options."""
+
+    name: str
+    description: str
+    grid: dict[str, list]
+    exclude: list[dict]
+    train: TrainConfig
+    res: int | None
+    source_weights: str | None
+    pretrain_data: str | None
+    pretrain: TrainConfig
+    pretrain_seed: int
+    cost: CostOptions
+    report: ReportOptions
+    text: str
+    origin: str
+    train_per_model: dict[str, TrainConfig] = field(default_factory=dict)
+    pretrain_per_model: dict[str, TrainConfig] = field(default_factory=dict)
+
+    def train_for(self, model: str) -> TrainConfig:
+        """Trainer options of ``model``'s training runs: [train] with its per_model table on top."""
+        return self.train_per_model.get(model, self.train)
+
+    def pretrain_for(self, model: str) -> TrainConfig:
+        """Trainer options of ``model``'s pretraining run: [source.train] with its per_model table."""
+        return self.pretrain_per_model.get(model, self.pretrain)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the suite's TOML text (first 16 hex digits)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def shipped_suites() -> list[str]:
+    """Names of the suites that ship with transfusion."""
+    folder = resources.files("transfusion.harness") / "suites"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str, *, data_root: str | None = None) -> Suite:
+    """Load a shipped suite by name or a TOML file by path, and validate it."""
+    path = Path(name_or_path)
+    if name_or_path in shipped_suites():
+        res_file = resources.files("transfusion.harness") / "suites" / f"{name_or_path}.toml"
+        text, origin = res_file.read_text(), f"suite '{name_or_path}'"
+    elif path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise SuiteError(f"suite file {path} does not exist")
+        text, origin = path.read_text(), str(path)
+    else:
+        raise SuiteError(f"unknown suite {name_or_path!r}: not a shipped suite ({', '.join(shipped_suites())}) "
+                         f"nor a .toml file")
+    return parse_suite(text, origin=origin, data_root=data_root)
+
+
+def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = None) -> Suite:
+    """Parse and validate suite TOML text; raises :class:`SuiteError` naming file, key, reason."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{origin}: not valid TOML: {exc}") from None
+    p = _Parser(origin, data_root)
+    p.keys("", doc, _TOP_KEYS)
+    name = doc.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name or ""):
+        raise p.fail("name", f"must be a short name of letters, digits, '-', '_' (got {name!r})")
+    grid, exclude = p.grid(doc.get("grid"))
+    train_t = doc.get("train", {})
+    train = p.train_config("train.", train_t, allowed=_TRAIN_KEYS)
+    train_per_model = p.per_model("train.", train_t, grid["model"], "a model of this grid")
+    res = train_t.get("res")
+    if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
+        raise p.fail("train.res", f"must be a positive integer (px), got {res!r}")
+    exclude = [p.match_exclude(grid, e, res) for e in exclude]
+    weights, pre_data, pretrain, pretrain_per_model, pre_seed = p.source(doc.get("source", {}))
+    return Suite(
+        name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
+        res=res, source_weights=weights, pretrain_data=pre_data, pretrain=pretrain, pretrain_seed=pre_seed,
+        cost=p.cost(doc.get("cost", {})), report=p.report(doc.get("report", {})), text=text, origin=origin,
+        train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
+    )
+
+
+class _Parser:
+    """The checks of :func:`parse_suite`, one method per table; every error names the file
+    (``origin``), the key and the reason."""
+
+    def __init__(self, origin: str, data_root: str | None) -> None:
+        self.origin, self.data_root = origin, data_root
+
+    def fail(self, key: str, reason: str) -> SuiteError:
+        return SuiteError(f"{self.origin}: {key}: {reason}")
+
+    def keys(self, where: str, table: dict, allowed: set[str]) -> None:
+        for k in table:
+            if k not in allowed:
+                raise self.fail(f"{where}{k}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+
+    def expand_env(self, text: str, key: str) -> str:
+        """``{data_root}`` and ``${VAR}`` filled in."""
+        if "{data_root}" in text:
+            root = self.data_root or os.environ.get("TRANSFUSION_DATA_ROOT")
+            if not root:
+                raise self.fail(key, f"{text!r} needs a data folder: pass --data-root PATH or set "
+                                     "TRANSFUSION_DATA_ROOT")
+            text = text.replace("{data_root}", root.rstrip("/"))
+
+        def env(m: re.Match) -> str:
+            var = m.group(1)
+            if var not in os.environ:
+                raise self.fail(key, f"{text!r} refers to ${{{var}}}, which is not set; export {var}=/path/to/data")
+            return os.environ[var]
+
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", env, text)
+
+    def grid(self, grid_t: Any) -> tuple[dict[str, list], list[dict]]:
+        if not isinstance(grid_t, dict):
+            raise self.fail("grid", "missing [grid] table")
+        self.keys("grid.", grid_t, _GRID_KEYS)
+        grid: dict[str, list] = {}
+        for axis in GRID_AXES:
+            if axis not in grid_t and axis not in _GRID_DEFAULTS:
+                raise self.fail(f"grid.{axis}", "missing; the grid needs dataset and model lists")
+            value = grid_t.get(axis, _GRID_DEFAULTS.get(axis))
+            grid[axis] = value if isinstance(value, list) else [value]
+            if not grid[axis]:
+                raise self.fail(f"grid.{axis}", "is empty; the grid would have no runs")
+        known = set(list_models())
+        for m in grid["model"]:
+            if m not in known:
+                raise self.fail("grid.model", f"unknown model {m!r}; known: {', '.join(sorted(known))}")
+        for r in grid["init"]:
+            try:
+                parse_regime(r)
+            except ValueError as exc:
+                raise self.fail("grid.init", str(exc)) from None
+        for s in grid["seed"]:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise self.fail("grid.seed", f"seeds are integers, got {s!r}")
+        try:
+            grid["train_size"] = [parse_train_size(t) for t in grid["train_size"]]
+        except ValueError as exc:
+            raise self.fail("grid.train_size", str(exc)) from None
+        grid["dataset"] = [self.expand_env(str(d), "grid.dataset") for d in grid["dataset"]]
+        exclude = grid_t.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
+            raise self.fail("grid.exclude", "must be a list of tables such as { model = \"resnet50\", init = \"gabor\" }")
+        for e in exclude:
+            self.keys("grid.exclude.", e, set(GRID_AXES))
+        return grid, exclude
+
+    def match_exclude(self, grid: dict[str, list], entry: dict, res: int | None) -> dict:
+        """``entry`` with each value replaced by the grid value it names (datasets compared in
+        canonical form, so option order and defaults do not matter); a value no grid axis holds
+        is an error, since the entry would silently exclude nothing."""
+        from transfusion.data import canonical_spec
+
+        def canon(axis: str, value: Any) -> str:
+            try:
+                if axis == "dataset":
+                    return canonical_spec(str(value), res=res)
+                if axis == "train_size":
+                    return str(parse_train_size(value))
+            except ValueError:
+                pass
+            return str(value)
+
+        out = {}
+        for axis, value in entry.items():
+            match = next((g for g in grid[axis] if canon(axis, g) == canon(axis, value)), None)
+            if match is None:
+                raise self.fail("grid.exclude", f"{axis} = {value!r} is not in the grid's {axis} list "
+                                                f"({', '.join(map(str, grid[axis]))}); the entry would exclude nothing")
+            out[axis] = match
+        return out
+
+    def train_config(self, where: str, table: dict, base: dict | None = None, *,
+                     allowed: set[str] = _OPTION_KEYS) -> TrainConfig:
+        self.keys(where, table, allowed)
+        own = _options(table)
+        opts = {**(base or {}), **own}
+        for length, other in (("epochs", "steps"), ("steps", "epochs")):
+            if length in own and other not in own:  # a table's own training length replaces the inherited one
+                opts.pop(other, None)
+        try:
+            return TrainConfig.from_dict(opts)
+        except (TypeError, ValueError) as exc:
+            raise self.fail(where.rstrip("."), str(exc)) from None
+
+    def per_model(self, where: str, table: dict, models: list[str], what: str) -> dict[str, TrainConfig]:
+        """``[<where>.per_model.NAME]`` tables: the base table's options with NAME's on top; NAME
+        must be one of ``models`` (``what`` names that set in the error)."""
+        per = table.get("per_model", {})
+        if not isinstance(per, dict) or not all(isinstance(v, dict) for v in per.values()):
+            raise self.fail(f"{where}per_model", "must hold one table per model, e.g. [train.per_model.resnet50]")
+        base = _options(table)
+        out = {}
+        for model, opts in per.items():
+            if model not in models:
+                raise self.fail(f"{where}per_model.{model}", f"{model!r} is not {what} ({', '.join(models)})")
+            out[model] = self.train_config(f"{where}per_model.{model}.", opts, base)
+        return out
+
+    def source(self, source_t: dict) -> tuple[str | None, str | None, TrainConfig, dict[str, TrainConfig], int]:
+        """(weights, pretraining dataset, pretraining options, per-model options, seed)."""
+        self.keys("source.", source_t, _SOURCE_KEYS)
+        weights, pre_data = source_t.get("weights"), source_t.get("dataset")
+        if weights and weights != "imagenet" and not str(weights).startswith("file:"):
+            raise self.fail("source.weights", f"must be 'imagenet' or 'file:PATH', got {weights!r}")
+        if weights:
+            weights = self.expand_env(str(weights), "source.weights")
+        if pre_data:
+            pre_data = self.expand_env(str(pre_data), "source.dataset")
+        train_t = source_t.get("train", {})
+        pretrain = self.train_config("source.train.", train_t, allowed=_OPTION_KEYS | {"per_model"})
+        per_model = self.per_model("source.train.", train_t, list_models(), "a known model")
+        seed = source_t.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise self.fail("source.seed", f"must be an integer, got {seed!r}")
+        return weights, pre_data, pretrain, per_model, seed
+
+    def cost(self, cost_t: dict) -> CostOptions:
+        self.keys("cost.", cost_t, {f.name for f in fields(CostOptions)})
+        cost = CostOptions(**cost_t)
+        if cost.device not in ("cpu", "cuda"):
+            raise self.fail("cost.device", f"must be cpu or cuda, got {cost.device!r}")
+        return cost
+
+    def report(self, report_t: dict) -> ReportOptions:
+        self.keys("report.", report_t, {f.name for f in fields(ReportOptions)})
+        opts = ReportOptions(**report_t)
+        for key in ("margin", "delta"):
+            v = getattr(opts, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise self.fail(f"report.{key}", f"must be a number in [0, 1) in AUC units, got {v!r}")
+        probe = opts.probe
+        if probe is not None and (isinstance(probe, bool) or not isinstance(probe, int) or probe < 16):
+            raise self.fail("report.probe", f"probe-set size for the studies must be an integer >= 16, got {probe!r}")
+        return opts
+
+
+def _options(table: dict) -> dict:
+    """A [train]-like table's trainer options (without ``res`` and the ``per_model`` tables)."""
+    return {k: v for k, v in table.items() if k not in ("res", "per_model")}

@@ -1,0 +1,103 @@
+"""Writing the accuracy-versus-cost report of a results store.
+
+``build_report(store_path, out_dir)`` writes ``report.md``, a self-contained ``report.html``
+(figures embedded as base64 PNG), ``figures/*.png`` and ``tables/*.csv``; the rows come from
+:func:`.data.report_data`, the sections from :mod:`.sections` and :mod:`.appendix`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from transfusion.core.files import write_csv, write_text
+from transfusion.core.machine import library_versions, machine_info
+from transfusion.harness.summary import SUMMARY_COLUMNS
+
+from . import appendix as A
+from . import document as D
+from . import sections as S
+from .data import PAIRED_COLUMNS, PARETO_COLUMNS, ReportData, report_data
+
+
+def environment() -> dict[str, Any]:
+    """This machine and the library versions (for the report's environment section)."""
+    import sys
+
+    return {"machine": machine_info(), "versions": library_versions(), "python": sys.version.split()[0],
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None) -> tuple[list[Any], str | None]:
+    try:
+        from transfusion.analysis.studies import run_all
+    except ImportError as exc:
+        return [], f"the analysis studies module (transfusion.analysis.studies) is not available: {exc}"
+    opts = {"probe": int(probe), "fit": int(probe)} if probe else {}
+    try:
+        return list(run_all(store_path, out_dir, **opts)), None
+    except Exception as exc:  # shown in the report, never silenced
+        return [], f"the analysis studies failed: {type(exc).__name__}: {exc}"
+
+
+def build_report(
+    store_path: str | Path,
+    out_dir: str | Path,
+    *,
+    suite_name: str | None = None,
+    margin: float | None = None,
+    delta: float | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    studies: bool = True,
+) -> dict[str, Path]:
+    """Write the report of ``store_path`` (a store file or its folder) into ``out_dir``.
+
+    Returns paths: ``md``, ``html``, ``figures`` and ``tables`` (folders). ``margin`` (the
+    equivalence margin) and ``delta`` (the recommendation's tolerance) are in AUC units and
+    default to the suite's ``[report]`` table; ``studies=False`` skips the analysis studies.
+    The figures, tables (and, with studies, studies) folders are emptied of the ``.png`` and
+    ``.csv`` files of an earlier report first, so none of its stale figures survive.
+    """
+    data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
+    out = Path(out_dir)
+    figs, tabs = out / "figures", out / "tables"
+    for d in (figs, tabs, *((out / "studies",) if studies else ())):
+        d.mkdir(parents=True, exist_ok=True)
+        for old in (*d.glob("*.png"), *d.glob("*.csv")):
+            old.unlink()
+    study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.report.probe) if studies
+                            else ([], "skipped (studies=False)"))
+    env = environment()
+    doc = _document(data, out, figs, tabs, study_out, study_err, env)
+    md = out / "report.md"
+    html_path = out / "report.html"
+    write_text(md, D.render_markdown(doc, out))
+    write_text(html_path, D.render_html(doc, out))
+    return {"md": md, "html": html_path, "figures": figs, "tables": tabs}
+
+
+def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: list, study_err: str | None,
+              env: dict) -> D.Doc:
+    s = data.suite
+    title = f"transfusion report: {s.name or 'results store'}"
+    sub = (f"{s.description} — " if s.description else "") + f"store {data.store_path}; generated {env['date']}"
+    doc = D.Doc(title, subtitle=sub)
+    summary_csv = write_csv(tabs / "summary.csv", SUMMARY_COLUMNS, data.summary)
+    paired_csv = write_csv(tabs / "paired.csv", PAIRED_COLUMNS, data.paired)
+    pareto_csv = write_csv(tabs / "pareto.csv", PARETO_COLUMNS, data.pareto)
+
+    doc.sections.append(S.glance(data))
+    for data_key in data.datasets:
+        doc.sections += S.dataset_sections(data, data_key, figs, summary_csv, paired_csv, pareto_csv)
+    doc.sections.append(A.sources_section(data, tabs))
+    doc.sections.append(A.paper_section(data, tabs))
+    doc.sections += A.studies_sections(study_out, study_err)
+    doc.sections.append(A.exports_section(data, tabs))
+    doc.sections.append(A.failed_section(data, tabs))
+    doc.sections.append(A.environment_section(data, tabs, env))
+    doc.sections.append(S.method_section(data))
+    return doc
+
+

@@ -1,0 +1,316 @@
+"""Everything a report shows, computed from a results store as plain rows (nothing is written).
+
+Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points):
+
+* **Summary rows** — :func:`transfusion.harness.summary.summary_table`: AUC over seeds, its
+  spread and a 95% interval beside the cost profile.
+* **Regime − random** — for every (dataset, model, train size, seed) with a ``random`` run:
+  :func:`transfusion.stats.paired_difference` (paired bootstrap: the same resampled test images
+  for both runs) and :func:`~transfusion.stats.equivalence_verdict` with the margin. With
+  several seeds, a pooled row (seed ``mean``) averages the per-seed differences inside each
+  replicate and resamples seed pairs (two-level).
+* **Pareto front / recommendation** — per dataset and train size, over the rows' mean AUC and
+  each cost measure: :func:`.pareto.pareto_front` and :func:`.pareto.cheapest_within` with
+  ``delta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transfusion import stats
+from transfusion.harness.store import Store, store_file
+from transfusion.harness.suite import CostOptions, ReportOptions, SuiteError, parse_suite, tomllib
+from transfusion.harness.summary import BASELINE, cell_key, load_predictions, ordered, summary_table
+from transfusion.stats.seeds import aligned_replicates, same_targets, two_level_interval
+
+from .costs import COST_MEASURES
+from .paper import paper_table
+from .pareto import cheapest_within, pareto_front
+
+#: a pretrained source whose own test AUC is below this is flagged as weak (near chance, 0.5)
+WEAK_SOURCE_AUC = 0.6
+
+PAIRED_COLUMNS = (
+    "dataset", "train_size", "model", "regime", "baseline", "seed", "n_test", "auc_regime", "auc_baseline",
+    "diff", "ci_low", "ci_high", "margin", "verdict", "method", "n_boot", "note",
+)
+PARETO_COLUMNS = (
+    "dataset", "train_size", "cost_measure", "model", "init", "cost", "auc_mean", "on_front", "recommended",
+    "delta",
+)
+PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
+                 "n_seeds", "dataset", "note")
+SOURCE_COLUMNS = ("source", "model", "origin", "dataset", "steps", "test_auc", "test_acc", "status",
+                  "used_by", "weak", "quality")
+FAILED_COLUMNS = ("run_id", "kind", "status", "model", "dataset", "init", "seed", "train_size", "error")
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """The suite a report is about, as stored: name, TOML hash and text, report options."""
+
+    name: str | None
+    digest: str | None
+    toml: str | None
+    created_at: float | None
+    description: str = ""
+    report: ReportOptions = field(default_factory=ReportOptions)
+    cost: CostOptions | None = None
+    note: str = ""
+
+
+def suite_info(store: Store, suite_name: str | None = None) -> SuiteInfo:
+    """The latest stored suite called ``suite_name`` (or the latest of any name), with its
+    ``[report]`` options. Raises ``ValueError`` if ``suite_name`` is not in the store."""
+    suites = store.suites()
+    chosen = suites if suite_name is None else [s for s in suites if s["name"] == suite_name]
+    if suite_name is not None and not chosen:
+        names = ", ".join(sorted({s["name"] for s in suites})) or "none"
+        raise ValueError(f"the store {store.path} holds no suite named {suite_name!r} (it holds: {names})")
+    if not chosen:
+        return SuiteInfo(None, None, None, None, note="the store records no suite; report defaults apply")
+    s = chosen[-1]
+    try:
+        suite = parse_suite(s["toml"], origin=f"suite {s['name']} (as stored)", data_root="{data_root}")
+        report, cost, desc, note = suite.report, suite.cost, suite.description, ""
+    except (SuiteError, ValueError) as exc:  # e.g. an unset ${VAR}: read [report] directly
+        doc = tomllib.loads(s["toml"])
+        known = {k: v for k, v in doc.get("report", {}).items() if k in ReportOptions.__dataclass_fields__}
+        report, cost, desc = ReportOptions(**known), None, str(doc.get("description", ""))
+        note = f"the stored suite does not parse today ({exc}); its [report] table was read directly"
+    return SuiteInfo(name=s["name"], digest=s["hash"], toml=s["toml"], created_at=s["created_at"], description=desc,
+                     report=report, cost=cost, note=note)
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, as plain rows (see the ``*_COLUMNS`` tuples)."""
+
+    store_path: Path
+    suite: SuiteInfo
+    margin: float
+    delta: float
+    n_boot: int
+    level: float
+    summary: list[dict]
+    paired: list[dict]
+    pareto: list[dict]
+    recommendations: list[dict]
+    paper: list[dict]
+    failed: list[dict]
+    unfinished: list[dict]
+    costs: list[dict]
+    exports: list[dict]
+    per_label: list[dict] = field(default_factory=list)
+    datasets: list[tuple[str, str]] = field(default_factory=list)  # (dataset, train size) in order
+    train_devices: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+
+
+def _check_options(margin: float, delta: float, n_boot: int) -> None:
+    if not 0 < margin < 1:
+        raise ValueError(f"margin is in AUC units (0.005 = 0.5 AUC points) and must be in (0, 1), got {margin}")
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta is in AUC units (0.01 = 1 AUC point) and must be in [0, 1), got {delta}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+
+
+def _status_row(r: dict) -> dict:
+    return {"run_id": r["run_id"], "kind": r["kind"], "status": r["status"], "model": r["model"],
+            "dataset": r["dataset"], "init": r["init"], "seed": r["seed"], "train_size": r["train_size"],
+            "error": r["error"] or ""}
+
+
+def report_data(store_path: str | Path, *, suite_name: str | None = None, margin: float | None = None,
+                delta: float | None = None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> ReportData:
+    """Compute the report's rows from a store. ``margin``/``delta`` default to the suite's
+    ``[report]`` table (AUC units)."""
+    path = store_file(store_path)
+    with Store(path) as store:
+        suite = suite_info(store, suite_name)
+        margin = suite.report.margin if margin is None else float(margin)
+        delta = suite.report.delta if delta is None else float(delta)
+        _check_options(margin, delta, n_boot)
+        runs = (store.runs(suite=suite.name) if suite.name else []) or store.runs()
+        costs, exports = store.costs(), store.exports()
+        preds = load_predictions(store, runs)
+    train = [r for r in runs if r["kind"] == "train"]
+    done = [r for r in train if r["status"] == "done" and r["summary"]]
+    sources = _source_rows(runs, train)
+    weak = {r["source"]: r for r in sources if r["weak"]}
+    datasets = ordered((r["dataset"], str(r["train_size"])) for r in train)
+    summary = summary_table(train, costs, suite.cost, preds, n_boot=n_boot, level=level, seed=seed)
+    per_label, paired = [], []
+    cells: dict[tuple, list[dict]] = {}
+    for r in done:
+        cells.setdefault(cell_key(r), []).append(r)
+    for data, size in datasets:
+        for model in ordered(r["model"] for r in train):
+            group = {init: cells.get((data, size, model, init), []) for init in ordered((r["init"] for r in train),
+                                                                                         BASELINE)}
+            for init, rows in group.items():
+                if rows and rows[0]["summary"].task.kind == "multilabel":
+                    per_label.append(_per_label_row(data, size, model, init, rows))
+            paired += _paired_rows(data, size, model, group, preds, margin=margin, n_boot=n_boot, level=level,
+                                   seed=seed, weak=weak)
+    pareto, recs = _pareto(summary, datasets, delta)
+    devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
+                      for r in done})
+    return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
+                      _paper_rows(suite, summary), [_status_row(r) for r in runs if r["status"] == "failed"],
+                      [_status_row(r) | {"error": ""} for r in runs if r["status"] in ("pending", "running")],
+                      costs, exports, per_label, datasets, devices, sources)
+
+
+def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
+    """One row per weight source the training runs used: a pretraining run of the store (with
+    its own test AUC, flagged ``weak`` below :data:`WEAK_SOURCE_AUC`) or published/file weights."""
+    by_id = {r["run_id"]: r for r in runs}
+    rows = []
+    for source in dict.fromkeys(r["source"] for r in train if r.get("source")):
+        users = [r for r in train if r.get("source") == source]
+        row = dict.fromkeys(SOURCE_COLUMNS)
+        row.update(source=source, used_by=len(users), model=users[0]["model"], weak=False)
+        origin = next((r["summary"].source_origin for r in users if r.get("summary")), None)
+        row["origin"] = origin or source
+        pre = by_id.get(source[4:]) if source.startswith("run:") else None
+        if pre is not None:
+            summ = pre.get("summary")
+            row.update(model=pre["model"], dataset=pre["dataset"], status=pre["status"],
+                       steps=summ.steps if summ else None, test_auc=summ.test_auc if summ else None,
+                       test_acc=summ.test_acc if summ else None)
+            auc = row["test_auc"]
+            row["weak"] = auc is not None and auc < WEAK_SOURCE_AUC
+            row["quality"] = ("not finished" if auc is None else
+                              f"weak: test AUC {auc:.3f} is near chance (0.5), so runs using it show transfer from "
+                              "a barely trained network" if row["weak"] else "pretrained in this store")
+        elif source.startswith("run:"):
+            row.update(status="missing", quality="pretraining run not in this store")
+        else:
+            row.update(status="done", quality="published ImageNet weights" if source == "imagenet" else "weights file")
+        rows.append(row)
+    return rows
+
+
+def _per_label_row(data: str, size: str, model: str, init: str, rows: list[dict]) -> dict:
+    out = {"dataset": data, "train_size": size, "model": model, "init": init, "n_seeds": len(rows)}
+    for lab in rows[0]["summary"].task.labels:
+        vals = [(r["summary"].test_per_label_auc or {}).get(lab) for r in rows]
+        vals = [v for v in vals if v is not None]
+        out[lab] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def _paired_rows(data: str, size: str, model: str, group_runs: dict[str, list[dict]], preds: dict, *,
+                 margin: float, n_boot: int, level: float, seed: int, weak: dict | None = None) -> list[dict]:
+    base_runs = {r["seed"]: r for r in group_runs.get(BASELINE, [])}
+    out = []
+    for init, rows in group_runs.items():
+        if init == BASELINE or not rows:
+            continue
+        common = dict(dataset=data, train_size=size, model=model, regime=init, baseline=BASELINE, margin=margin)
+        pairs = []
+        for r in rows:
+            row = dict.fromkeys(PAIRED_COLUMNS)
+            w = (weak or {}).get(r.get("source"))
+            row.update(common, seed=r["seed"], auc_regime=r["test_auc"],
+                       note=f"weak source (its test AUC {w['test_auc']:.3f})" if w else "")
+            b = base_runs.get(r["seed"])
+            pa, pb = preds.get(r["run_id"]), preds.get(b["run_id"]) if b else None
+            if b is None:
+                row.update(verdict="n/a", note=f"no {BASELINE} run with seed {r['seed']} to pair with")
+            elif pa is None or pb is None:
+                row.update(verdict="n/a", note="predictions missing from the store")
+            elif not same_targets([pa, pb]):
+                row.update(verdict="n/a", note="the two runs were scored on different test images")
+            else:
+                task = r["summary"].task
+                row.update(auc_baseline=b["test_auc"], n_test=len(pa["targets"]))
+                try:
+                    d = stats.paired_difference(task, pa["scores"], pb["scores"], pa["targets"], pa["mask"],
+                                                metric="auc", n_boot=n_boot, level=level, seed=seed)
+                    row.update(diff=d.diff, ci_low=d.ci_low, ci_high=d.ci_high, method=d.method, n_boot=d.n_boot,
+                               verdict=stats.equivalence_verdict(d.ci_low, d.ci_high, margin))
+                    pairs.append((task, pa, pb))
+                except stats.UndefinedMetricError as exc:
+                    row.update(verdict="n/a", note=str(exc))
+            out.append(row)
+        if len(pairs) > 1:
+            out.append(_pooled_pair_row(common, pairs, margin=margin, n_boot=n_boot, level=level, seed=seed))
+    return out
+
+
+def _pooled_pair_row(common: dict, pairs: list[tuple], *, margin: float, n_boot: int, level: float,
+                     seed: int) -> dict:
+    task = pairs[0][0]
+    row = dict.fromkeys(PAIRED_COLUMNS)
+    row.update(common, seed="mean", n_test=len(pairs[0][1]["targets"]), note=f"{len(pairs)} seed pairs")
+    if not same_targets([p for _, pa, pb in pairs for p in (pa, pb)]):
+        row.update(verdict="n/a", note="seeds scored on different test images")
+        return row
+    ra = aligned_replicates(task, [pa for _, pa, _ in pairs], n_boot=n_boot, seed=seed)
+    rb = aligned_replicates(task, [pb for _, _, pb in pairs], n_boot=n_boot, seed=seed)
+    lo, hi = two_level_interval(ra - rb, level=level, seed=seed)
+    da = [stats.evaluate(task, pa["scores"], pa["targets"], pa["mask"])["auc"] for _, pa, _ in pairs]
+    db = [stats.evaluate(task, pb["scores"], pb["targets"], pb["mask"])["auc"] for _, _, pb in pairs]
+    row.update(auc_regime=float(np.mean(da)), auc_baseline=float(np.mean(db)), diff=float(np.mean(da) - np.mean(db)),
+               ci_low=lo, ci_high=hi, n_boot=n_boot, method="paired two-level bootstrap (test images × seed pairs)",
+               verdict=stats.equivalence_verdict(lo, hi, margin))
+    return row
+
+
+def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) -> tuple[list[dict], list[dict]]:
+    rows, recs = [], []
+    for data, size in datasets:
+        group = [r for r in summary if (r["dataset"], r["train_size"]) == (data, size) and r["auc_mean"] is not None]
+        for m in COST_MEASURES:
+            pts = [r for r in group if r.get(m.key) is not None]
+            if not pts:
+                continue
+            costs = [float(r[m.key]) for r in pts]
+            aucs = [float(r["auc_mean"]) for r in pts]
+            front = pareto_front(costs, aucs)
+            rec = cheapest_within(costs, aucs, delta)
+            best = int(np.argmax(aucs))
+            for i, r in enumerate(pts):
+                rows.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": r["model"],
+                             "init": r["init"], "cost": costs[i], "auc_mean": aucs[i], "on_front": bool(front[i]),
+                             "recommended": i == rec, "delta": delta})
+            recs.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": pts[rec]["model"],
+                         "init": pts[rec]["init"], "cost": costs[rec], "auc_mean": aucs[rec],
+                         "best_model": pts[best]["model"], "best_init": pts[best]["init"], "best_auc": aucs[best],
+                         "best_cost": costs[best], "delta": delta,
+                         "front": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(front)]})
+    return rows, recs
+
+
+def _paper_rows(suite: SuiteInfo, summary: list[dict]) -> list[dict]:
+    if not suite.report.paper:
+        return []
+    table = paper_table(suite.report.paper)
+    out = []
+    for v in table.values:
+        wanted = ("random",) if v.init == "random" else ("transfer",)
+        ours = [r for r in summary if r["model"] == v.model and r["init"] in wanted and r["auc_mean"] is not None]
+        o = ours[0] if ours else None
+        ours_pct = o["auc_mean"] * 100 if o else None
+        note = v.note or ("" if o else "not in this store")
+        if o and len(ours) > 1:
+            note = (note + "; " if note else "") + f"{len(ours)} matching rows, the first is shown"
+        out.append({"paper": table.key, "model": v.model, "init": v.init, "paper_auc_pct": v.auc_pct,
+                    "ours_auc_pct": ours_pct, "ours_std_pct": o["auc_std"] * 100 if o and o["auc_std"] is not None
+                    else None, "diff_pct": ours_pct - v.auc_pct if ours_pct is not None and v.auc_pct is not None
+                    else None, "n_seeds": o["n_seeds"] if o else 0, "dataset": o["dataset"] if o else "",
+                    "note": note})
+    return out
+
+
+def source_weak(data: ReportData) -> list[dict[str, Any]]:
+    """The weight sources flagged weak."""
+    return [r for r in data.sources if r["weak"]]

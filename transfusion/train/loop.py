@@ -1,0 +1,219 @@
+"""The trainer: one plain PyTorch loop, readable in one sitting.
+
+``train_run(spec, out_dir)`` builds the data, the model and its initialisation
+(:mod:`.setup`), trains, evaluates every ``eval_every`` steps, keeps the best (by validation
+AUC) and last checkpoints, and finally scores the test split with the best checkpoint.
+Everything random is derived from the run's seed and the step number, so a run resumed from
+its last checkpoint ends exactly as if it had never stopped (on the same machine).
+
+Files written to ``out_dir``: ``curve.csv`` (step, epoch, train_loss, val_auc, val_acc,
+seconds), ``last.pt`` and ``best.pt`` (see :mod:`transfusion.transfer.checkpoint`),
+``predictions.npz`` (test scores, targets, mask) and ``summary.json``
+(:class:`~.summary.RunSummary`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from transfusion.core.files import write_csv, write_json
+from transfusion.core.machine import cpu_name
+from transfusion.core.runtime import Runtime
+from transfusion.data import Dataset, augment
+from transfusion.stats import bootstrap_ci, evaluate, steps_to_target
+from transfusion.transfer import SourceWeights, train_mode
+from transfusion.transfer.checkpoint import (
+    best_path,
+    last_path,
+    make_checkpoint,
+    read_file,
+    save_checkpoint,
+)
+
+from .inference import aux_logits_of, batch_tensors, logits_of, loss_fn, normalize, predict
+from .optim import make_optimizer, make_schedule
+from .setup import Prepared, prepare
+from .spec import RunSpec, normalise_spec
+from .summary import RunSummary
+
+CURVE_FIELDS = ("step", "epoch", "train_loss", "val_auc", "val_acc", "seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 0xDA7A]).permutation(n)
+
+
+def _fresh_state() -> dict:
+    """The trainer's progress, saved in ``last.pt`` as ``trainer``."""
+    return {"step": 0, "curve": [], "best_auc": -math.inf, "best_step": None, "seconds": 0.0,
+            "train_seconds": 0.0, "loss_sum": 0.0, "loss_n": 0}
+
+
+class _Run:
+    """One run in progress: the prepared pieces, the optimiser and the trainer's state."""
+
+    def __init__(self, spec: RunSpec, p: Prepared, runtime: Runtime, out: Path) -> None:
+        cfg = spec.train
+        self.spec, self.p, self.rt, self.out = spec, p, runtime, out
+        self.task, self.train = p.dataset.task, p.train
+        self.model: nn.Module = runtime.model(p.model)
+        n = len(self.train)
+        self.bs = min(int(cfg.batch_size), n)
+        self.steps_per_epoch = max(1, n // self.bs)
+        self.total = int(cfg.steps) if cfg.steps is not None else \
+            max(1, round((cfg.epochs or 5) * self.steps_per_epoch))
+        self.eval_every = int(cfg.eval_every or self.steps_per_epoch)
+        self.opt = make_optimizer(self.model, cfg)
+        self.sched = make_schedule(self.opt, cfg, self.total)
+        self.state = _fresh_state()
+
+    def resume(self) -> None:
+        """Continue from ``last.pt`` when it belongs to this run."""
+        last = last_path(self.out)
+        if not last.exists():
+            return
+        ck = read_file(last)
+        if ck.get("run_id") != self.spec.run_id:
+            return
+        self.model.load_state_dict(ck["state_dict"])
+        if "optimizer" in ck:  # absent once training has finished: nothing left to step
+            self.opt.load_state_dict(ck["optimizer"])
+            self.sched.load_state_dict(ck["scheduler"])
+        self.state.update(ck["trainer"])
+
+    def save(self, path: Path, *, resumable: bool) -> None:
+        p = self.p
+        ck = make_checkpoint(run_id=self.spec.run_id, spec=self.spec.to_dict(), arch=self.spec.model,
+                             task=self.task.to_dict(), res=p.dataset.res, in_chans=p.dataset.in_chans, mean=p.mean,
+                             std=p.std, step=self.state["step"], model=self.model, trainer=self.state)
+        save_checkpoint(path, ck, optimizer=self.opt if resumable else None,
+                        scheduler=self.sched if resumable else None)
+
+    def step(self) -> None:
+        """One optimiser step on the batch this (seed, step) selects."""
+        seed, step, st = self.spec.seed, self.state["step"], self.state
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        index = _epoch_order(len(self.train), seed, epoch)[pos * self.bs:(pos + 1) * self.bs]
+        t0 = time.perf_counter()
+        x, y, m = batch_tensors(self.train, index, self.rt.torch_device)
+        torch.manual_seed(seed * 1_000_003 + step)  # dropout etc.: a function of (seed, step)
+        if self.spec.train.augment:
+            x = augment(x, torch.Generator(device=x.device).manual_seed(seed * 1_000_003 + step))
+        x = self.rt.input(normalize(x, self.p.mean, self.p.std))
+        with self.rt.autocast():
+            outputs = self.model(x)
+            loss = loss_fn(self.task, logits_of(outputs).float(), y, m)
+            aux = aux_logits_of(outputs)
+            if aux is not None:
+                loss = loss + 0.4 * loss_fn(self.task, aux.float(), y, m)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"diverged at step {step}: loss is {loss.item()}")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        st["train_seconds"] += time.perf_counter() - t0
+        st["loss_sum"] += float(loss.detach())
+        st["loss_n"] += 1
+        st["step"] = step + 1
+
+    def evaluate(self, t_start: float) -> dict:
+        """Score the validation split, append to the curve, keep the best and last checkpoints."""
+        st, val = self.state, self.p.dataset["val"]
+        scores = predict(self.model, val, self.task, self.p.mean, self.p.std, runtime=self.rt)
+        ev = evaluate(self.task, scores, val.targets, val.mask)
+        row = {"step": st["step"], "epoch": st["step"] / self.steps_per_epoch,
+               "train_loss": st["loss_sum"] / max(1, st["loss_n"]), "val_auc": ev["auc"], "val_acc": ev["acc"],
+               "seconds": time.perf_counter() - t_start}
+        st["curve"].append(row)
+        st["loss_sum"], st["loss_n"] = 0.0, 0
+        st["seconds"] = row["seconds"]
+        if (ev["auc"] is not None and ev["auc"] > st["best_auc"]) or st["best_step"] is None:
+            st["best_auc"] = ev["auc"] if ev["auc"] is not None else st["best_auc"]
+            st["best_step"] = st["step"]
+            self.save(best_path(self.out), resumable=False)
+        self.save(last_path(self.out), resumable=st["step"] < self.total)
+        write_csv(self.out / "curve.csv", CURVE_FIELDS, st["curve"])
+        train_mode(self.model)
+        return row
+
+    def test(self) -> tuple[np.ndarray, dict, tuple[float, float] | None]:
+        """Test scores of the best checkpoint, their metrics and bootstrap 95% interval."""
+        cfg = self.spec.train
+        self.model.load_state_dict(read_file(best_path(self.out))["state_dict"])
+        test = self.p.dataset["test"]
+        scores = predict(self.model, test, self.task, self.p.mean, self.p.std, runtime=self.rt)
+        ev = evaluate(self.task, scores, test.targets, test.mask)
+        ci = bootstrap_ci(self.task, scores, test.targets, test.mask, n_boot=cfg.bootstrap, seed=self.spec.seed) \
+            if cfg.bootstrap and ev["auc"] is not None else None
+        np.savez_compressed(self.out / "predictions.npz", scores=scores, targets=test.targets,
+                            mask=test.mask if test.mask is not None else np.zeros(0, bool))
+        return scores, ev, ci
+
+    def summary(self, ev: dict, ci: tuple[float, float] | None) -> RunSummary:
+        st, spec, cfg = self.state, self.spec, self.spec.train
+        curve = st["curve"]
+        return RunSummary(
+            run_id=spec.run_id, spec=spec, task=self.task, res=self.p.dataset.res, in_chans=self.p.dataset.in_chans,
+            n_train=len(self.train), steps=self.total, epochs=self.total / self.steps_per_epoch, batch_size=self.bs,
+            test_auc=ev["auc"], test_auc_ci=tuple(ci) if ci else None, test_auprc=ev["auprc"], test_acc=ev["acc"],
+            test_per_label_auc=ev.get("per_label_auc"), best_step=st["best_step"],
+            val_auc_best=None if st["best_auc"] == -math.inf else st["best_auc"],
+            steps_to_target=steps_to_target([r["step"] for r in curve], [r["val_auc"] for r in curve],
+                                            cfg.target_auc) if cfg.target_auc is not None else None,
+            train_seconds=st["train_seconds"], wall_seconds=st["seconds"],
+            train_img_s=self.total * self.bs / st["train_seconds"] if st["train_seconds"] > 0 else None,
+            params=sum(q.numel() for q in self.model.parameters()),
+            trainable_params=sum(q.numel() for q in self.model.parameters() if q.requires_grad),
+            init_report=self.p.init_report, mean=tuple(self.p.mean), std=tuple(self.p.std),
+            source_origin=self.p.source_origin, runtime=self.rt, cpu=cpu_name(), curve=curve)
+
+
+def train_run(
+    spec: RunSpec,
+    out_dir: str | Path,
+    *,
+    dataset: Dataset | None = None,
+    source: SourceWeights | None = None,
+    resume: bool = True,
+    cache_dir: str | Path | None = None,
+    on_eval: Callable[[dict], None] | None = None,
+) -> RunSummary:
+    """Train one run into ``out_dir`` and return its summary (also written as summary.json).
+
+    Resumes from ``out_dir/last.pt`` when it holds the same run id. Raises
+    :class:`TrainingDiverged` ("diverged at step N") on a NaN/infinite loss, ``ValueError`` for
+    a bad spec or device before any work.
+    """
+    spec = normalise_spec(spec)
+    cfg = spec.train
+    runtime = Runtime.resolve(cfg.device, amp=cfg.amp, threads=cfg.threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runtime.apply()
+    run = _Run(spec, prepare(spec, dataset=dataset, source=source, cache_dir=cache_dir), runtime, out)
+    if resume:
+        run.resume()
+    t_start = time.perf_counter() - run.state["seconds"]
+    train_mode(run.model)
+    while run.state["step"] < run.total:
+        run.step()
+        if run.state["step"] % run.eval_every == 0 or run.state["step"] == run.total:
+            row = run.evaluate(t_start)
+            if on_eval:
+                on_eval(row)
+    _, ev, ci = run.test()
+    summary = run.summary(ev, ci)
+    write_json(out / "summary.json", summary.to_dict())
+    return summary
