@@ -24,11 +24,6 @@ def TINY(sizes: str = '"all"') -> str:
     return tiny_suite("tiny", ("random", "transfusion:1"), train_size=sizes)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def _suite(tmp_path: Path, sizes: str = '"all"', extra: str = "") -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY(sizes) + extra)
@@ -39,9 +34,15 @@ def _done_lines(out: Path) -> dict[str, int]:
     return {d.name: (d / "log.txt").read_text().count("] done ") for d in out.iterdir() if (d / "log.txt").exists()}
 
 
+def _pids(runs: list[dict]) -> set[str]:
+    """The process ids in the runs' claims (``host:pid``)."""
+    return {r["claimed_by"].rpartition(":")[2] for r in runs}
+
+
+@pytest.mark.slow
 def test_bench_runs_grid_into_store_and_skips_done(tmp_path):
     out = tmp_path / "out"
-    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report"]) == 0
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--threads", "1"]) == 0
     with Store(out / "results.sqlite") as store:
         runs = store.runs()
         assert [r["kind"] for r in runs] == ["pretrain", "train", "train"]
@@ -64,19 +65,22 @@ def test_bench_runs_grid_into_store_and_skips_done(tmp_path):
         assert mode == "wal"
     assert (out / "summary.csv").read_text().splitlines()[0] == ",".join(SUMMARY_COLUMNS)
     # a second bench runs nothing again
-    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report"]) == 0
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--threads", "1"]) == 0
     with Store(out / "results.sqlite") as store:
         assert all(r["attempts"] == 1 for r in store.runs())
     # --force runs everything again
-    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--force"]) == 0
+    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--threads", "1",
+                 "--force"]) == 0
     with Store(out / "results.sqlite") as store:
         assert all(r["attempts"] == 2 and r["status"] == "done" for r in store.runs())
 
 
+@pytest.mark.slow
 def test_failing_run_is_recorded_and_grid_goes_on(tmp_path, capsys):
     out = tmp_path / "out"
     # 5000 training images cannot be drawn from 112: that run fails, the others finish
-    rc = main(["bench", str(_suite(tmp_path, sizes='"all", 5000')), "--out", str(out), "--no-report"])
+    rc = main(["bench", str(_suite(tmp_path, sizes='"all", 5000')), "--out", str(out), "--no-report",
+               "--threads", "1"])
     assert rc == 1
     with Store(out / "results.sqlite") as store:
         failed = store.runs(status="failed")
@@ -86,16 +90,18 @@ def test_failing_run_is_recorded_and_grid_goes_on(tmp_path, capsys):
     assert "failed" in capsys.readouterr().err
     # --rerun-failed tries them again (and they fail again, attempts 2)
     assert main(["bench", str(_suite(tmp_path, sizes='"all", 5000')), "--out", str(out), "--no-report",
-                 "--rerun-failed"]) == 1
+                 "--threads", "1", "--rerun-failed"]) == 1
     with Store(out / "results.sqlite") as store:
         assert all(r["attempts"] == 2 for r in store.runs(status="failed"))
         assert all(r["attempts"] == 1 for r in store.runs(status="done"))
 
 
 def _bench_cmd(suite: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "transfusion", "bench", str(suite), "--out", str(out), "--no-report", *extra]
+    return [sys.executable, "-m", "transfusion", "bench", str(suite), "--out", str(out), "--no-report", "--threads", "1",
+            *extra]
 
 
+@pytest.mark.slow
 def test_kill_mid_grid_then_rerun_does_every_run_exactly_once(tmp_path):
     suite = _suite(tmp_path, sizes='"all", 0.5')  # 1 pretraining + 4 training runs
     out = tmp_path / "out"
@@ -123,10 +129,11 @@ def test_kill_mid_grid_then_rerun_does_every_run_exactly_once(tmp_path):
     assert sorted(_done_lines(out).values()) == [1] * 5  # no run finished twice
 
 
+@pytest.mark.slow
 def test_two_concurrent_runners_never_run_the_same_run(tmp_path):
     suite = _suite(tmp_path, sizes='"all", 0.5, 0.25')  # 1 + 6 runs
     out = tmp_path / "out"
-    procs = [subprocess.Popen(_bench_cmd(suite, out, "--threads", "1"), stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(_bench_cmd(suite, out), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=400)
@@ -134,9 +141,9 @@ def test_two_concurrent_runners_never_run_the_same_run(tmp_path):
     with Store(out / "results.sqlite") as store:
         runs = store.runs()
         assert len(runs) == 7 and all(r["status"] == "done" and r["attempts"] == 1 for r in runs)
-        workers = {r["claimed_by"] for r in runs}
+        pids = _pids(runs)
     assert sorted(_done_lines(out).values()) == [1] * 7
-    assert len(workers) >= 1
+    assert pids == {str(p.pid) for p in procs}  # both runners took part, and nobody else
 
 
 def test_stale_claim_of_dead_process_is_recovered(tmp_path):
@@ -154,13 +161,21 @@ def test_stale_claim_of_dead_process_is_recovered(tmp_path):
         assert store.run("r1")["attempts"] == 2
 
 
+@pytest.mark.slow
 def test_local_workers(tmp_path):
     out = tmp_path / "out"
-    assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--workers", "2"]) == 0
+    suite = _suite(tmp_path, sizes='"all", 0.5')  # 1 + 4 runs: enough for both workers to get some
+    assert main(["bench", str(suite), "--out", str(out), "--no-report", "--workers", "2", "--threads", "1"]) == 0
     with Store(out / "results.sqlite") as store:
-        assert store.counts()["done"] == 3
+        runs = store.runs()
+        assert store.counts()["done"] == 5 and all(r["attempts"] == 1 for r in runs)
+    # two worker processes ran them, neither of them this one
+    pids = _pids(runs)
+    assert len(pids) == 2 and str(os.getpid()) not in pids, pids
+    assert sorted(_done_lines(out).values()) == [1] * 5
 
 
+@pytest.mark.slow
 def test_ray_executor_local_instance(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "out"
@@ -169,7 +184,9 @@ def test_ray_executor_local_instance(tmp_path):
     with Store(out / "results.sqlite") as store:
         runs = store.runs()
         assert len(runs) == 3 and all(r["status"] == "done" for r in runs)
-        assert all(store.predictions(r["run_id"]) is not None for r in runs)
+        for r in runs:
+            pred = store.predictions(r["run_id"])
+            assert pred is not None and len(pred["scores"]) == len(pred["targets"]) == 24, r["kind"]
 
 
 def test_dry_run_lists_grid(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -51,6 +52,24 @@ def test_module_entry_point_runs():
     assert out.returncode == 0 and out.stdout.startswith("transfusion ")
 
 
-def test_parser_builds_without_side_effects():
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_parser_builds_without_side_effects(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     parser = build_parser()
-    assert parser.prog == "transfusion"
+    assert list(tmp_path.iterdir()) == []  # building the parser writes nothing (no runs/, no reports/)
+    # one subcommand per command module, in the order of COMMANDS (the order --help shows)
+    commands = _subparsers(parser)
+    assert list(commands) == list(COMMANDS)
+    options = {name: {o for a in p._actions for o in a.option_strings} for name, p in commands.items()}
+    # every option in the synopses of README's command table exists on that command
+    synopses = re.findall(r"^\| `transfusion (\w+)([^`]*)`", (ROOT / "README.md").read_text(), re.M)
+    assert {name for name, _ in synopses} == set(COMMANDS)
+    for name, synopsis in synopses:
+        named = set(re.findall(r"--[a-z][a-z-]*", synopsis))
+        assert named <= options[name], (name, sorted(named - options[name]))
+    # and the bench options README describes
+    assert {"--dry-run", "--workers", "--executor", "--rerun-failed", "--force"} <= options["bench"]

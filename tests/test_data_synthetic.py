@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 
 import numpy as np
 import pytest
@@ -15,11 +14,7 @@ from transfusion.data.synthetic.retina import retina_grades
 SPLITS = ("train", "val", "test")
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tiny datasets warn about empty classes
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore")  # tiny datasets warn about empty classes
 
 
 def _digest(ds) -> str:

@@ -16,24 +16,15 @@ from transfusion.deploy import export as deploy
 from transfusion.harness.store import Store
 from transfusion.report.build import build_report
 
+pytestmark = pytest.mark.slow  # every test exports a run trained by `transfusion bench`
+
 TINY = tiny_suite("tiny-export", pretrain=False)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, str]:
+def trained(tiny_bench) -> tuple[Path, str]:
     """(store path, run id) of one tiny trained CBR-Small."""
-    root = tmp_path_factory.mktemp("export")
-    (root / "tiny.toml").write_text(TINY)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        assert main(["bench", str(root / "tiny.toml"), "--out", str(root / "out"), "--no-report",
-                     "--threads", "1"]) == 0
-    store = root / "out" / "results.sqlite"
+    store = tiny_bench(TINY, "export")
     with Store(store) as s:
         (run,) = s.runs(kind="train")
     return store, run["run_id"]

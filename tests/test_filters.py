@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from transfusion.analysis.filters import filter_grid, gabor_likeness, spatial_component
+from transfusion.analysis.filters import (
+    filter_grid,
+    filter_mosaic,
+    gabor_likeness,
+    spatial_component,
+)
 from transfusion.transfer.gabor import gabor_bank
 
 
@@ -33,6 +38,17 @@ def test_filter_grid_writes_png(tmp_path, cin):
     out = filter_grid(w, tmp_path / "sub" / f"conv1_{cin}.png", title="conv1", scores=scores)
     data = out.read_bytes()
     assert out.exists() and len(data) > 500 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("cin", [1, 3])
+def test_filter_mosaic_tiles_each_filter_scaled_about_grey(cin):
+    w = torch.randn(5, cin, 3, 3, generator=torch.Generator().manual_seed(1))
+    m = filter_mosaic(w, cols=2)
+    assert m.shape == (3 * 4 - 1, 2 * 4 - 1, 3) and m.min() >= 0.0 and m.max() <= 1.0
+    tile = m[4:7, 4:7]  # filter 3: row 1, column 1
+    want = w[3].permute(1, 2, 0).double().numpy() if cin == 3 else w[3, 0, :, :, None].double().numpy()
+    np.testing.assert_allclose(tile, 0.5 + 0.5 * want / np.abs(want).max() * np.ones(3), atol=1e-6)
+    assert (m[3] == 1.0).all() and (m[-3:, -3:] == 1.0).all()  # white gaps and the empty sixth tile
 
 
 def test_bad_shapes(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -94,18 +93,27 @@ def test_fit_recovers_gabor_parameters():
         assert 0 <= fit.theta < math.pi
 
 
-def test_gabors_score_high_noise_scores_low_and_fast():
+def test_gabors_score_high_noise_scores_low_and_fits_recover_the_bank():
+    """The speed of the 64-filter fit is benchmarked in tests/benchmarks/test_bench_gabor.py."""
     bank = gabor_bank(64, 1, 7)[:, 0]
+    p = gabor_params(64, 1, 7)
     rng = np.random.default_rng(1)
     noise = rng.standard_normal((64, 7, 7))
-    t0 = time.perf_counter()
-    gab = np.array([f.score for f in gabor_fit_many(bank)])
-    seconds = time.perf_counter() - t0
+    fits = gabor_fit_many(bank)
+    gab = np.array([f.score for f in fits])
     noisy = np.array([f.score for f in gabor_fit_many(bank.numpy() + 0.1 * rng.standard_normal((64, 7, 7)) * bank.std().item())])
     rnd = np.array([f.score for f in gabor_fit_many(noise)])
     assert gab.min() > 0.98 and noisy.mean() > 0.95
     assert rnd.mean() < 0.5
-    assert seconds < 6.0  # < 2 s on a quiet core; slack for a shared machine
+    # each fit finds the orientation its filter was drawn with, and the frequency where the
+    # 7×7 window does not pull it (low frequencies read high: see the spectrum test above)
+    assert angle_diff(np.array([f.theta for f in fits]), p.theta).max() < 0.01
+    freq = np.array([f.freq for f in fits])
+    high = p.freq >= 0.25
+    np.testing.assert_allclose(freq[high], p.freq[high], rtol=0.02)
+    assert np.all(freq >= 0.98 * p.freq) and np.all(freq <= 1.25 * p.freq)
+    # the batched fit is the single-filter fit, filter by filter
+    assert [gabor_fit(f) for f in bank[::16]] == fits[::16]
 
 
 def test_fit_edge_cases():

@@ -109,8 +109,8 @@ def test_forward_backward_every_parameter_gets_gradient(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_stage_view_covers_every_tensor_once(name):
-    model = create_model(name, num_classes=3)
+def test_stage_view_covers_every_tensor_once(name, build_model):
+    model = build_model(name, num_classes=3)
     view = stages(model)
     assert view[-1].name == "head"
     assert len({s.name for s in view}) == len(view)
@@ -127,8 +127,8 @@ def test_stage_view_covers_every_tensor_once(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_stage_outputs_in_forward_order_with_declared_channels(name):
-    model = create_model(name, num_classes=3).eval()
+def test_stage_outputs_in_forward_order_with_declared_channels(name, build_model):
+    model = build_model(name, num_classes=3).eval()
     view = stages(model)
     seen: list[tuple[str, int]] = []
     handles = [
@@ -144,14 +144,14 @@ def test_stage_outputs_in_forward_order_with_declared_channels(name):
     assert seen == [(s.name, s.out_channels) for s in view]
 
 
-def test_expected_stage_names():
-    assert [s.name for s in stages(create_model("resnet50", num_classes=2))] == [
+def test_expected_stage_names(build_model):
+    assert [s.name for s in stages(build_model("resnet50", num_classes=3))] == [
         "stem", "layer1", "layer2", "layer3", "layer4", "head",
     ]
-    assert [s.name for s in stages(create_model("cbr_tiny", num_classes=2))] == [
+    assert [s.name for s in stages(build_model("cbr_tiny", num_classes=3))] == [
         "block1", "block2", "block3", "block4", "head",
     ]
-    assert [s.name for s in stages(create_model("inception_v3", num_classes=2))] == [
+    assert [s.name for s in stages(build_model("inception_v3", num_classes=3))] == [
         "stem", "mixed5", "mixed6", "mixed7", "head",
     ]
 

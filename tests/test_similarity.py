@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference_similarity import cca_qr, cca_svd, svcca_svd
 from sklearn.cross_decomposition import CCA as SkCCA
 
 from transfusion.analysis.similarity import (
     MEASURES,
-    _cca_qr,
-    _cca_svd,
-    _svcca_svd,
     cca,
     conv_to_datapoints,
     linear_cka,
     matched_datapoints,
+    principal_scores,
     pwcca,
     similarity,
     svcca,
@@ -115,13 +114,41 @@ def test_independent_random_matrices_are_dissimilar():
 def test_covariance_and_plain_implementations_agree():
     x, y = related()
     r = cca(x, y)
-    torch.testing.assert_close(r.correlations, _cca_svd(x, y), rtol=0, atol=1e-8)
-    torch.testing.assert_close(r.correlations, _cca_qr(x, y), rtol=0, atol=1e-8)
+    torch.testing.assert_close(r.correlations, cca_svd(x, y), rtol=0, atol=1e-8)
+    torch.testing.assert_close(r.correlations, cca_qr(x, y), rtol=0, atol=1e-8)
     for keep in (0.99, 0.9, 5):
-        torch.testing.assert_close(svcca(x, y, keep=keep).correlations, _svcca_svd(x, y, keep=keep), rtol=0, atol=1e-8)
+        torch.testing.assert_close(svcca(x, y, keep=keep).correlations, svcca_svd(x, y, keep=keep), rtol=0, atol=1e-8)
     assert r.correlations.dtype == f64 and r.correlations.shape == (16,)
     assert torch.all(r.correlations[:-1] >= r.correlations[1:])
     assert r.mean == pytest.approx(float(r.correlations.mean()))
+
+
+@pytest.mark.parametrize("n", [2000, 40])  # more and fewer datapoints than features (through the n×n Gram)
+def test_principal_scores_are_svccas_reduction(n):
+    x, y = related(n=n, p=60, q=50, noise=0.3)
+    for keep, cap in ((0.9, None), (0.99, 8), (5, None), (7, 4)):
+        px, py = principal_scores(x, keep=keep, max_dims=cap), principal_scores(y, keep=keep, max_dims=cap)
+        ref = svcca(x, y, keep=keep, max_dims=cap)
+        assert (px.dims, py.dims) == (ref.dims_x, ref.dims_y)
+        if cap is not None:
+            assert px.dims <= cap and py.dims <= cap
+        if px.dims + py.dims < n:
+            torch.testing.assert_close(cca(px.scores, py.scores).correlations, ref.correlations, rtol=0, atol=1e-8)
+    xc = x - x.mean(0)
+    p = principal_scores(x, keep=3)
+    variances = torch.linalg.eigvalsh(xc.T @ xc).flip(0)[:3]
+    torch.testing.assert_close(p.scores.square().sum(0), variances, rtol=1e-9, atol=0)  # by decreasing variance
+    if n < x.shape[1]:  # the Gram basis keeps the centred Gram matrix, hence CKA
+        torch.testing.assert_close(p.gram_basis @ p.gram_basis.T, xc @ xc.T, rtol=0, atol=1e-8)
+        assert linear_cka(p.gram_basis, y) == pytest.approx(linear_cka(x, y), abs=1e-12)
+    else:
+        assert p.gram_basis is None
+    with pytest.raises(ValueError, match="max_dims=0"):
+        principal_scores(x, max_dims=0)
+    with pytest.raises(ValueError, match="no variance"):
+        principal_scores(torch.ones(n, 3, dtype=f64))
+    with pytest.raises(ValueError, match=r"\(60,\)"):
+        principal_scores(x[0])
 
 
 def test_pwcca_matches_the_definition_on_the_data():
@@ -188,7 +215,7 @@ def test_rank_deficient_inputs_give_no_nan():
     r = cca(xd, y)
     assert r.dims_x == x.shape[1] and torch.isfinite(r.correlations).all()
     torch.testing.assert_close(r.correlations, cca(x, y).correlations, rtol=0, atol=1e-8)
-    torch.testing.assert_close(r.correlations, _cca_svd(xd, y), rtol=0, atol=1e-8)
+    torch.testing.assert_close(r.correlations, cca_svd(xd, y), rtol=0, atol=1e-8)
     for name, fn in ALL.items():
         v = fn(xd, xd)
         assert v == pytest.approx(1.0, abs=1e-8), name

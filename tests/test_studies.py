@@ -1,5 +1,6 @@
 """Studies over a results store and ``transfusion analyze``, on a tiny store trained for real
-(cbr_small, 32 px, 4 steps) and on hand-written stores for the studies that read only the table."""
+(cbr_small, 32 px, 4 steps: the ``slow`` tests) and on hand-written stores for the studies that
+read only the table."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ import torch
 from _records import run_summary
 from _tiny import tiny_suite
 
+from transfusion.analysis.similarity import (
+    cca,
+    linear_cka,
+    matched_datapoints,
+    principal_scores,
+    svcca,
+)
+from transfusion.analysis.stage_similarity import POINTS_PER_DIM, stage_similarities
 from transfusion.analysis.studies import (
     STUDIES,
     StudyContext,
@@ -20,7 +29,6 @@ from transfusion.analysis.studies import (
     run_all,
     run_study,
 )
-from transfusion.analysis.studies.context import stage_similarities
 from transfusion.analysis.studies.representations import SIM_COLUMNS, VS_INIT_COLUMNS
 from transfusion.cli.main import main
 from transfusion.harness.store import Store
@@ -36,21 +44,15 @@ TINY = tiny_suite(
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRANSFUSION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        torch.set_num_threads(1)
-        yield
+def env():
+    """torch on one thread for the module (conftest restores it afterwards)."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def store(env, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("studies")
-    suite = root / "tiny.toml"
-    suite.write_text(TINY)
-    out = root / "out"
-    assert main(["bench", str(suite), "--out", str(out), "--no-report"]) == 0
-    return out / "results.sqlite"
+def store(env, tiny_bench) -> Path:
+    """A trained tiny store: random (seeds 0, 1), transfer, meanvar, gabor (seed 0)."""
+    return tiny_bench(TINY, "studies")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,7 @@ def _runs(store: Path) -> dict[str, dict]:
 # ---------------------------------------------------------------------------- run_all
 
 
+@pytest.mark.slow
 def test_run_all_writes_every_study_or_says_why_not(outputs):
     assert list(outputs) == list(STUDIES)
     absent = {n for n, o in outputs.items() if o.absent}
@@ -92,6 +95,7 @@ def test_run_all_writes_every_study_or_says_why_not(outputs):
         assert o.summary and not o.summary.startswith("Not computed"), name
 
 
+@pytest.mark.slow
 def test_transfer_vs_random_rows_per_stage_with_band(outputs):
     o = outputs["transfer-vs-random"]
     assert _header(o.csv) == SIM_COLUMNS
@@ -108,6 +112,7 @@ def test_transfer_vs_random_rows_per_stage_with_band(outputs):
     assert "random vs random" in o.summary and "absent" not in o.summary
 
 
+@pytest.mark.slow
 def test_vs_init_and_knn_probe_tables(outputs):
     rows = _rows(outputs["vs-init"].csv)
     assert _header(outputs["vs-init"].csv) == VS_INIT_COLUMNS
@@ -120,6 +125,7 @@ def test_vs_init_and_knn_probe_tables(outputs):
     assert {int(r["n_test"]) for r in knn} == {30} and {int(r["n_fit"]) for r in knn} == {140}
 
 
+@pytest.mark.slow
 def test_filters_and_weight_scaling(outputs):
     rows = _rows(outputs["filters"].csv)
     assert {(r["init"], r["checkpoint"]) for r in rows} == {
@@ -141,6 +147,7 @@ def test_filters_and_weight_scaling(outputs):
 # ------------------------------------------------------------------ similarity facts
 
 
+@pytest.mark.slow
 def test_checkpoint_is_identical_to_itself_at_every_stage(store):
     best = store.parent / _runs(store)[("transfer", 0)]["run_id"] / "best.pt"
     rows = compare_checkpoints(best, best, DATA)
@@ -149,6 +156,7 @@ def test_checkpoint_is_identical_to_itself_at_every_stage(store):
         assert r["similarity"] == pytest.approx(1.0, abs=1e-6) and r["cka"] == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_vs_init_is_one_against_own_best_and_init_is_rebuilt_exactly(store):
     runs = _runs(store)
     with StudyContext(store) as ctx:
@@ -166,6 +174,7 @@ def test_vs_init_is_one_against_own_best_and_init_is_rebuilt_exactly(store):
         assert all(torch.equal(v, m0b.state_dict()[k]) for k, v in m0.state_dict().items())
 
 
+@pytest.mark.slow
 def test_probe_set_is_deterministic(store):
     runs = _runs(store)
     with StudyContext(store, probe=20) as a, StudyContext(store, probe=20) as b:
@@ -180,6 +189,7 @@ def test_probe_set_is_deterministic(store):
 # ------------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_study_exit_codes(store, tmp_path, capsys):
     assert main(["analyze", "list"]) == 0
     assert "transfer-vs-random" in capsys.readouterr().out
@@ -191,6 +201,7 @@ def test_cli_study_exit_codes(store, tmp_path, capsys):
     assert "no results store" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_similarity_table_json_and_bad_input(store, tmp_path, capsys):
     runs = _runs(store)
     a = store.parent / runs[("random", 0)]["run_id"] / "best.pt"
@@ -277,9 +288,6 @@ def test_absent_message_names_what_was_found(env, tmp_path):
 
 
 def test_capped_svcca_and_cka_agree_with_the_measures():
-    from transfusion.analysis.similarity import linear_cka, matched_datapoints, svcca
-    from transfusion.analysis.studies.context import svcca_capped
-
     g = torch.Generator().manual_seed(0)
     base = torch.randn(128, 12, 2, 2, generator=g)  # 512 datapoints sharing a 12-dim signal
 
@@ -287,15 +295,21 @@ def test_capped_svcca_and_cka_agree_with_the_measures():
         signal = torch.einsum("nkhw,kc->nchw", base, torch.randn(12, width, generator=g))
         return signal + 0.05 * torch.randn(128, width, 2, 2, generator=g)
 
+    cap = 512 // POINTS_PER_DIM
     for wa, wb in ((64, 48), (900, 700)):  # fewer and more features than datapoints
         a, b = {"s": layer(wa)}, {"s": layer(wb)}
         row = stage_similarities(a, b, cache={})[0]
         x, y = matched_datapoints(a["s"], b["s"])
         assert row["cka"] == pytest.approx(linear_cka(x, y), abs=1e-10)  # CKA through the Gram basis
-        assert row["dims_a"] <= 512 // 20 and row["dims_b"] <= 512 // 20
+        assert row["dims_a"] <= cap and row["dims_b"] <= cap
         if row["dims_a"] == row["dims_b"]:
             assert row["similarity"] == pytest.approx(svcca(x, y, keep=row["dims_a"]).mean, abs=1e-8)
-        assert row["similarity"] == pytest.approx(svcca_capped(x, y)[0], abs=1e-12)
+        # the row is SVCCA capped at n / 20 directions: CCA of the two sides' capped principal scores …
+        px, py = principal_scores(x, max_dims=cap), principal_scores(y, max_dims=cap)
+        assert (px.dims, py.dims) == (row["dims_a"], row["dims_b"])
+        assert row["similarity"] == pytest.approx(cca(px.scores, py.scores).mean, abs=1e-12)
+        # … which is svcca with max_dims (through the p×p covariance instead)
+        assert row["similarity"] == pytest.approx(svcca(x, y, max_dims=cap).mean, abs=1e-10)
         assert row["similarity"] > 0.95  # a shared signal is found whatever the width
     with pytest.raises(ValueError, match="unknown similarity method"):
         stage_similarities(a, b, method="nope")

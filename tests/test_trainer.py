@@ -17,13 +17,8 @@ DATA = "synth-retina?n=480&res=32"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def retina(cache):
-    return load_dataset(DATA, cache_dir=cache)
+def retina(data_cache):
+    return load_dataset(DATA, cache_dir=data_cache)
 
 
 def _spec(**kw) -> RunSpec:
@@ -36,6 +31,7 @@ def _strip(curve):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
 
 
+@pytest.mark.slow
 def test_short_run_learns(retina, tmp_path):
     spec = _spec(train={"steps": None, "epochs": 6, "eval_every": None, "lr": 3e-3})
     s = train_run(spec, tmp_path / "run", dataset=retina)
@@ -54,6 +50,7 @@ def test_short_run_learns(retina, tmp_path):
     assert pred["scores"].shape == (len(retina["test"]),)
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(retina, tmp_path):
     a = train_run(_spec(), tmp_path / "a", dataset=retina)
     b = train_run(_spec(), tmp_path / "b", dataset=retina)
@@ -71,6 +68,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
     spec = _spec(train={"steps": 16})
     whole = train_run(spec, tmp_path / "whole", dataset=retina)
@@ -102,14 +100,15 @@ def test_resume_after_kill_ends_as_if_never_stopped(retina, tmp_path):
     assert again.test_auc == whole.test_auc and _strip(again.curve) == _strip(whole.curve)
 
 
+@pytest.mark.slow
 def test_divergence_is_a_failure_not_a_nan(retina, tmp_path):
     spec = _spec(train={"optimizer": "sgd", "lr": 1e12, "warmup": 0.0})
     with pytest.raises(TrainingDiverged, match=r"diverged at step \d+"):
         train_run(spec, tmp_path / "nan", dataset=retina)
 
 
-def test_pretrain_then_transfer_from_checkpoint(retina, tmp_path, cache, monkeypatch):
-    monkeypatch.setenv("TRANSFUSION_CACHE", str(cache))
+@pytest.mark.slow
+def test_pretrain_then_transfer_from_checkpoint(retina, tmp_path):
     ck = tmp_path / "src.pt"
     rc = main(["pretrain", "cbr_small", "--data", "synth-natural?n=320&res=32", "--steps", "6", "--batch", "16",
                "--threads", "1", "--out", str(ck)])
@@ -140,8 +139,8 @@ def test_spec_normalisation_gives_one_id_for_two_spellings():
     assert c.run_id == a.run_id  # runtime-only options do not change the experiment
 
 
-def test_cli_train_json(tmp_path, cache, monkeypatch):
-    monkeypatch.setenv("TRANSFUSION_CACHE", str(cache))
+@pytest.mark.slow
+def test_cli_train_json(tmp_path):
     out = tmp_path / "cli"
     rc = main(["train", "cbr_small", "--data", DATA, "--init", "random", "--steps", "4", "--batch", "16",
                "--threads", "1", "--target-auc", "0.55", "--out", str(out), "--json", str(tmp_path / "s.json")])
@@ -153,8 +152,7 @@ def test_cli_train_json(tmp_path, cache, monkeypatch):
     assert s["status"] == "done" and s["model"] == "cbr_small"
 
 
-def test_cli_bad_input_exit_2(tmp_path, cache, monkeypatch, capsys):
-    monkeypatch.setenv("TRANSFUSION_CACHE", str(cache))
+def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert main(["train", "cbr_huge", "--data", DATA, "--out", str(tmp_path)]) == 2
     assert "unknown model 'cbr_huge'" in capsys.readouterr().err
     assert main(["train", "inception_v3", "--data", DATA, "--out", str(tmp_path)]) == 2

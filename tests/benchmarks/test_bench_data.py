@@ -27,14 +27,6 @@ GENERATORS = {
 }
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("task", list(GENERATORS))
 def test_bench_generate_128px(benchmark, task):
     n = 64

@@ -19,6 +19,8 @@ from transfusion.models import create_model
 from transfusion.train.inference import loss_fn, normalize
 from transfusion.transfer import IMAGENET_MEAN, IMAGENET_STD
 
+pytestmark = pytest.mark.slow  # both run suites (trainings) through the harness
+
 DATA = "synth-retina?n=2000&res=64"
 STEPS, BATCH, THREADS = 120, 32, 2
 SUITE = f"""

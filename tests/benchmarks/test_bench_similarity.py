@@ -10,14 +10,20 @@ noisy: compare only numbers from one run).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from transfusion.analysis.similarity import _cca_qr, _svcca_svd, cca, linear_cka, pwcca, svcca
+from transfusion.analysis.similarity import cca, linear_cka, pwcca, svcca
+
+# the plain reference implementations live in tests/ (on sys.path for tests/*.py, not for this folder)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from reference_similarity import cca_qr, svcca_svd  # noqa: E402
 
 N, P = 20_000, 512
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -63,7 +69,7 @@ _PLAIN: dict[str, torch.Tensor] = {}
 def _plain(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     key = f"{name}-{x.device}"
     if key not in _PLAIN:
-        _PLAIN[key] = _cca_qr(x, y) if name == "cca" else _svcca_svd(x, y)
+        _PLAIN[key] = cca_qr(x, y) if name == "cca" else svcca_svd(x, y)
     return _PLAIN[key]
 
 

@@ -1,1 +1,3 @@
-"""Representation similarity, layer/filter/weight/convergence studies, and report building."""
+"""Representation similarity (CCA, SVCCA, PWCCA, CKA), per-stage activations and their
+similarity, kNN probes, first-conv filter pictures, and the studies over a results store
+(:mod:`transfusion.analysis.studies`). See ``docs/analysis.md``."""

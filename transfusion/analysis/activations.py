@@ -33,8 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transfusion.core.runtime import Runtime
 from transfusion.data import ArraySplit
+from transfusion.models import Stage
 from transfusion.models import stages as stage_view
+from transfusion.train.inference import normalize
 
 __all__ = [
     "AdaptivePool",
@@ -43,6 +46,7 @@ __all__ = [
     "Reducer",
     "SpatialSample",
     "capture",
+    "normalizer",
     "probe_indices",
     "probe_set",
 ]
@@ -152,6 +156,66 @@ def _to_input(batch: Tensor | np.ndarray, device: torch.device, transform: Calla
     return x
 
 
+def _reducer(reducer: str | Reducer) -> Reducer:
+    """A reducer object from a name (``"mean"``, ``"full"``) or as given."""
+    if not isinstance(reducer, str):
+        return reducer
+    try:
+        return _NAMED[reducer]
+    except KeyError:
+        raise ValueError(f"unknown reducer {reducer!r}; use one of {sorted(_NAMED)} or a reducer object") from None
+
+
+def _chosen_stages(model: nn.Module, stages: Sequence[str] | None) -> tuple[list[Stage], bool]:
+    """The stage-view entries named in ``stages`` (default: all), in forward order, and whether
+    the forward pass may stop after the last of them (it is not the model's last stage)."""
+    view = stage_view(model)
+    names = [s.name for s in view]
+    wanted = names if stages is None else list(stages)
+    unknown = [s for s in wanted if s not in names]
+    if unknown or not wanted:
+        raise ValueError(f"unknown stages {unknown or wanted} for {type(model).__name__}; stages: {names}")
+    chosen = [s for s in view if s.name in wanted]
+    return chosen, chosen[-1].name != names[-1]
+
+
+class _Recorder:
+    """Forward hooks reducing each chosen stage's output as every batch goes through."""
+
+    def __init__(self, chosen: list[Stage], reducer: Reducer, stop_after_last: bool) -> None:
+        self.reducer = reducer
+        self.out: dict[str, list[Tensor]] = {s.name: [] for s in chosen}
+        self.seen = dict.fromkeys(self.out, 0)
+        self.first = 0  # probe index of the current batch's first image
+        self.stop_at = chosen[-1].name if stop_after_last else None
+
+    def hook(self, name: str) -> Callable[[nn.Module, tuple, object], None]:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            act = output[0] if isinstance(output, (tuple, list)) else output
+            if not isinstance(act, Tensor):
+                raise TypeError(f"stage {name!r} output is {type(act).__name__}, not a tensor")
+            self.seen[name] += 1
+            if self.seen[name] > 1:
+                raise RuntimeError(f"stage {name!r}'s output module ran twice in one forward pass")
+            red = self.reducer(act.detach(), self.first)
+            if red.untyped_storage().data_ptr() == act.untyped_storage().data_ptr():
+                red = red.clone()  # a view of the live output could be changed in place later on
+            self.out[name].append(red.float().cpu())
+            if name == self.stop_at:
+                raise _StopForward  # nothing later is needed: skip the rest of the network
+        return hook
+
+    def forward(self, model: nn.Module, x: Tensor) -> None:
+        """Run one batch through ``model``, checking every chosen stage produced its output once."""
+        self.seen = dict.fromkeys(self.out, 0)
+        with contextlib.suppress(_StopForward):  # raised once the last stage is in
+            model(x)
+        missing = [n for n, c in self.seen.items() if c != 1]
+        if missing:
+            raise RuntimeError(f"stages {missing} produced no output for a batch {tuple(x.shape)}")
+        self.first += len(x)
+
+
 def capture(
     model: nn.Module,
     images: Tensor | np.ndarray | Callable[[], Iterable[Tensor]],
@@ -174,64 +238,38 @@ def capture(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    if isinstance(reducer, str):
-        try:
-            reducer = _NAMED[reducer]
-        except KeyError:
-            raise ValueError(f"unknown reducer {reducer!r}; use one of {sorted(_NAMED)} or a reducer object") from None
-    view = stage_view(model)
-    names = [s.name for s in view]
-    wanted = names if stages is None else list(stages)
-    unknown = [s for s in wanted if s not in names]
-    if unknown or not wanted:
-        raise ValueError(f"unknown stages {unknown or wanted} for {type(model).__name__}; stages: {names}")
-    chosen = [s for s in view if s.name in wanted]  # forward order
-    last = chosen[-1].name
-
+    reduce = _reducer(reducer)
+    chosen, stop_early = _chosen_stages(model, stages)
+    rec = _Recorder(chosen, reduce, stop_early)
     dev = torch.device(device)
     params = list(model.parameters()) + list(model.buffers())
     home = params[0].device if params else dev
     was_training = model.training
-    out: dict[str, list[Tensor]] = {s.name: [] for s in chosen}
-    state = {"first": 0, "seen": dict.fromkeys(out, 0)}
-
-    def hook_for(name: str) -> Callable[[nn.Module, tuple, object], None]:
-        def hook(module: nn.Module, args: tuple, output: object) -> None:
-            act = output[0] if isinstance(output, (tuple, list)) else output
-            if not isinstance(act, Tensor):
-                raise TypeError(f"stage {name!r} output is {type(act).__name__}, not a tensor")
-            state["seen"][name] += 1
-            if state["seen"][name] > 1:
-                raise RuntimeError(f"stage {name!r}'s output module ran twice in one forward pass")
-            red = reducer(act.detach(), state["first"])
-            if red.untyped_storage().data_ptr() == act.untyped_storage().data_ptr():
-                red = red.clone()  # a view of the live output could be changed in place later on
-            out[name].append(red.float().cpu())
-            if name == last and last != names[-1]:
-                raise _StopForward  # nothing later is needed: skip the rest of the network
-        return hook
-
-    handles = [s.output.register_forward_hook(hook_for(s.name)) for s in chosen]
+    handles = [s.output.register_forward_hook(rec.hook(s.name)) for s in chosen]
     try:
         model.to(dev).eval()
         with torch.no_grad():
             for batch in _batches(images, batch_size):
-                x = _to_input(batch, dev, transform)
-                state["seen"] = dict.fromkeys(out, 0)
-                with contextlib.suppress(_StopForward):  # raised once the last stage is in
-                    model(x)
-                missing = [n for n, c in state["seen"].items() if c != 1]
-                if missing:
-                    raise RuntimeError(f"stages {missing} produced no output for a batch {tuple(x.shape)}")
-                state["first"] += len(x)
+                rec.forward(model, _to_input(batch, dev, transform))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
         model.to(home)
-    if state["first"] == 0:
+    if rec.first == 0:
         raise ValueError("no images: the probe set is empty")
-    return {name: torch.cat(chunks) for name, chunks in out.items()}
+    return {name: torch.cat(chunks) for name, chunks in rec.out.items()}
+
+
+def normalizer(mean: Iterable[float], std: Iterable[float], runtime: Runtime | None = None) -> Callable[[Tensor], Tensor]:
+    """``transform=`` for :func:`capture`: a uint8 batch (B, C, H, W) → the model's float32 input,
+    normalised as in training (:func:`transfusion.train.inference.normalize`: [0, 1], then per
+    channel ``mean``/``std``), on ``runtime``'s device and in its memory layout (channels-last
+    when its policy says so; without a runtime the batch stays where and as it is)."""
+    m, s = tuple(mean), tuple(std)
+    if runtime is None:
+        return lambda x: normalize(x, m, s)
+    return lambda x: runtime.input(normalize(x, m, s))
 
 
 def probe_indices(n_total: int, size: int | None, *, seed: int = 0) -> np.ndarray:
@@ -248,6 +286,6 @@ def probe_set(split: ArraySplit, size: int | None = 1000, *, seed: int = 0) -> A
 
     The rows are chosen by :func:`probe_indices` from the split's length and ``seed`` alone and
     kept in split order; ``size=None`` takes the whole split. Images stay uint8 (N, C, H, W):
-    pass ``transform=`` to :func:`capture` to normalise each batch.
+    pass ``transform=normalizer(mean, std)`` to :func:`capture` to normalise each batch.
     """
     return split.subset(probe_indices(len(split), size, seed=seed))

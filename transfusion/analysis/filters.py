@@ -12,9 +12,11 @@ from typing import Literal
 import numpy as np
 from torch import Tensor
 
+from transfusion.core.files import atomic_path
+from transfusion.core.text import num
 from transfusion.transfer.gabor import gabor_fit_many
 
-__all__ = ["filter_grid", "gabor_likeness", "spatial_component"]
+__all__ = ["filter_grid", "filter_mosaic", "gabor_likeness", "spatial_component"]
 
 
 def _as_weight(weight: np.ndarray | Tensor) -> np.ndarray:
@@ -64,6 +66,25 @@ def _tiles(w: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * img / scale.reshape((out,) + (1,) * (img.ndim - 1))
 
 
+def filter_mosaic(weight: np.ndarray | Tensor, *, cols: int | None = None, gap: int = 1) -> np.ndarray:
+    """Conv weights (out, in, k, k) → one RGB image (rows·(k+gap)−gap, cols·(k+gap)−gap, 3) in
+    [0, 1] for ``imshow``: the tiles of :func:`filter_grid` (channel mean in grey unless in = 3)
+    drawn as a single image, so that dozens of filter banks fit one figure quickly. Gaps are
+    white; ``cols`` defaults to ceil(sqrt(out))."""
+    w = _as_weight(weight)
+    tiles = _tiles(w)
+    if tiles.ndim == 3:
+        tiles = np.repeat(tiles[..., None], 3, axis=3)  # grey as RGB
+    out, k = w.shape[0], w.shape[2]
+    ncol = cols or math.ceil(math.sqrt(out))
+    nrow = math.ceil(out / ncol)
+    mosaic = np.ones((nrow * (k + gap) - gap, ncol * (k + gap) - gap, 3))
+    for i in range(out):
+        r, c = divmod(i, ncol)
+        mosaic[r * (k + gap):r * (k + gap) + k, c * (k + gap):c * (k + gap) + k] = tiles[i]
+    return mosaic
+
+
 def filter_grid(
     weight: np.ndarray | Tensor,
     path: str | Path,
@@ -100,10 +121,9 @@ def filter_grid(
             continue
         ax.imshow(tiles[i], cmap=None if tiles.ndim == 4 else "gray", vmin=0, vmax=1, interpolation="nearest")
         if scores is not None:
-            ax.set_title(f"{scores[i]:.2f}", fontsize=6, pad=1)
+            ax.set_title(num(scores[i], ".2f"), fontsize=6, pad=1)
     if title:
         fig.suptitle(title, fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return Path(path)

@@ -9,9 +9,15 @@ How it is computed. The arithmetic floor of all four measures is forming the cen
 cross-products Sxx = XᵀX (p×p), Syy = YᵀY (q×q) and Sxy = XᵀY (p×q); everything after that
 works on those small matrices: an eigendecomposition of Sxx and Syy (whitening, numerical
 rank, SVCCA's principal directions) and an SVD of the whitened p×q cross-product, whose
-singular values are the canonical correlations. A plain implementation on the n×p data
-(thin SVD of each side, then the singular values of Uxᵀ Uy) is kept as :func:`_cca_svd` to
-test against.
+singular values are the canonical correlations. (Plain implementations on the n×p data —
+thin SVD or QR of each side, then the singular values of Uxᵀ Uy — live in the tests, which
+check these against them.)
+
+Principal directions. :func:`principal_scores` reduces one representation to its leading
+principal directions — the reduction inside SVCCA — through the smaller of the p×p and n×n
+Gram matrices, so a caller comparing one representation with many others reduces it once;
+CCA of two such reductions is :func:`svcca` (to rounding). ``max_dims`` caps the kept
+directions of either, e.g. at n / 20 so that n ≥ 10·(kept x + kept y) for any layer width.
 
 Rank deficiency (dead or duplicated units). Directions of Sxx with an eigenvalue below
 ``1e-10`` × the largest are discarded: they are numerical zeros (rounding in forming Sxx is
@@ -37,7 +43,8 @@ stay invariant to isotropic scaling. The default 0 is plain CCA.
 
 Threads: the eigendecompositions are small but very sensitive to oversubscription (a
 512×512 ``eigh`` took 0.05 s on a quiet core and 7 s competing with another busy process);
-keep processes × ``torch.get_num_threads()`` ≤ cores.
+keep processes × ``torch.get_num_threads()`` ≤ cores (:func:`transfusion.core.runtime.torch_threads`
+sets them for a block).
 """
 
 from __future__ import annotations
@@ -51,22 +58,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ArrayLike = Tensor | np.ndarray
-
-# Eigenvalues below this fraction of the largest are numerical zeros (see module docstring).
-_RANK_RTOL = 1e-10
-# Forming XᵀX − n·μμᵀ loses digits when a feature's mean dwarfs its spread; below this ratio
-# of centred to uncentred second moment the data are centred explicitly instead.
-_CANCEL_RTOL = 1e-6
+from transfusion.analysis._covariance import (
+    ArrayLike,
+    as_float64,
+    check_dims,
+    check_finite,
+    check_pair,
+    eig_desc,
+    moments,
+    n_kept,
+    whitener,
+)
 
 __all__ = [
     "MEASURES",
     "CCAResult",
     "PWCCAResult",
+    "PrincipalScores",
     "cca",
     "conv_to_datapoints",
     "linear_cka",
     "matched_datapoints",
+    "principal_scores",
     "pwcca",
     "similarity",
     "svcca",
@@ -105,135 +118,46 @@ class PWCCAResult:
     side: Literal["x", "y"]
 
 
-# ---------------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class PrincipalScores:
+    """One representation on its leading principal directions (:func:`principal_scores`).
 
+    ``scores``: (n, k) float64, the centred data projected on the k kept directions, by
+    decreasing variance (column j has squared norm λⱼ, the j-th eigenvalue of the centred
+    XᵀX); ``gram_basis``: when p > n, (n, r) all r = rank principal scores — the same centred
+    Gram matrix XXᵀ as the data in r ≤ n columns, so :func:`linear_cka` (a function of that
+    Gram matrix) gives the same value at n² instead of n·p² cost; ``None`` when p ≤ n.
+    """
 
-def _as_float64(a: ArrayLike, name: str, device: torch.device | None = None) -> Tensor:
-    t = torch.from_numpy(np.asarray(a)) if isinstance(a, np.ndarray) else a
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch tensor or numpy array, got {type(a).__name__}")
-    if device is not None and t.device != device:
-        raise ValueError(f"x is on {device} but {name} is on {t.device}; move both to one device")
-    return t.to(torch.float64)
+    scores: Tensor
+    gram_basis: Tensor | None
 
-
-def _check_pair(x: ArrayLike, y: ArrayLike, measure: str, min_n: int = 2) -> tuple[Tensor, Tensor]:
-    X = _as_float64(x, "x")
-    Y = _as_float64(y, "y", X.device)
-    if X.ndim != 2 or Y.ndim != 2:
-        raise ValueError(
-            f"{measure} needs 2-D (datapoints × features) inputs, got x {tuple(X.shape)} and "
-            f"y {tuple(Y.shape)}; for conv activations (N, C, H, W) use conv_to_datapoints"
-        )
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(
-            f"{measure} needs the same datapoints in x and y, got x {tuple(X.shape)} and "
-            f"y {tuple(Y.shape)} (rows differ)"
-        )
-    if X.shape[0] < min_n:
-        raise ValueError(f"{measure} needs at least {min_n} datapoints, got x {tuple(X.shape)}")
-    if X.shape[1] == 0 or Y.shape[1] == 0:
-        raise ValueError(f"{measure} needs at least one feature, got x {tuple(X.shape)}, y {tuple(Y.shape)}")
-    return X, Y
-
-
-def _check_finite(X: Tensor, Y: Tensor, cxx: Tensor, cyy: Tensor) -> None:
-    # a NaN/inf anywhere in the data reaches the diagonal of its cross-product: checking the
-    # small p×p matrices is free, scanning the n×p data costs a quarter of the floor
-    for name, t, c in (("x", X, cxx), ("y", Y, cyy)):
-        if not bool(torch.isfinite(torch.diagonal(c)).all()):
-            raise ValueError(f"{name} {tuple(t.shape)} contains NaN or infinite values")
-
-
-def _moments(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Centred cross-products Sxx (p×p), Syy (q×q), Sxy (p×q) of X (n×p), Y (n×q)."""
-    n = X.shape[0]
-    mx, my = X.mean(0), Y.mean(0)
-    # XᵀX − n·μμᵀ avoids writing a centred copy of the data (a full extra pass and n×p buffer)
-    sxx = X.T @ X
-    syy = Y.T @ Y
-    sxy = X.T @ Y
-    cxx = sxx - n * torch.outer(mx, mx)
-    cyy = syy - n * torch.outer(my, my)
-    cxy = sxy - n * torch.outer(mx, my)
-    bad_x = bool((torch.diagonal(cxx) < _CANCEL_RTOL * torch.diagonal(sxx)).any())
-    bad_y = bool((torch.diagonal(cyy) < _CANCEL_RTOL * torch.diagonal(syy)).any())
-    if bad_x or bad_y:
-        # a mean far larger than the spread: the subtraction above cancelled; centre explicitly
-        Xc, Yc = X - mx, Y - my
-        cxx = Xc.T @ Xc if bad_x else cxx
-        cyy = Yc.T @ Yc if bad_y else cyy
-        cxy = Xc.T @ Yc
-    # symmetrise: the two triangles of a computed XᵀX can differ in the last bit
-    return (cxx + cxx.T) / 2, (cyy + cyy.T) / 2, cxy
-
-
-def _eig_desc(S: Tensor, name: str, shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-    """Eigenvalues (descending, numerically non-zero only) and eigenvectors of S (p×p)."""
-    evals, evecs = torch.linalg.eigh(S)
-    evals, evecs = evals.flip(0), evecs.flip(1)
-    top = float(evals[0])
-    if top <= 0.0:
-        raise ValueError(f"{name} {shape} has no variance (every feature is constant)")
-    keep = evals > _RANK_RTOL * top  # drop numerical zeros (rank deficiency)
-    return evals[keep], evecs[:, keep]
-
-
-def _n_kept(evals: Tensor, keep: float | int, name: str, shape: tuple[int, ...]) -> int:
-    """How many leading principal directions SVCCA keeps."""
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)):
-        raise TypeError(f"keep must be a variance fraction in (0, 1] or a count, got {keep!r}")
-    if isinstance(keep, int):
-        if keep < 1:
-            raise ValueError(f"keep={keep}: keep at least one direction")
-        if keep > evals.numel():
-            raise ValueError(
-                f"keep={keep} directions but {name} {shape} has numerical rank {evals.numel()}"
-            )
-        return keep
-    if not 0.0 < keep <= 1.0:
-        raise ValueError(f"keep={keep}: a variance fraction must lie in (0, 1]")
-    frac = torch.cumsum(evals, 0) / evals.sum()
-    # smallest k whose leading directions explain ≥ keep of the variance (1e-12: rounding slack)
-    return min(int((frac < keep - 1e-12).sum()) + 1, evals.numel())
-
-
-def _whitener(evals: Tensor, evecs: Tensor, epsilon: float, p: int) -> Tensor:
-    """W (p×r) with Wᵀ (S + ridge) W = I on the kept directions."""
-    if epsilon < 0:
-        raise ValueError(f"epsilon={epsilon} must be ≥ 0")
-    ridge = epsilon * float(evals.sum()) / p  # relative to the mean eigenvalue: scale-free
-    return evecs / torch.sqrt(evals + ridge)
-
-
-def _check_dims(n: int, rx: int, ry: int, x: Tensor, y: Tensor, measure: str, what: str) -> None:
-    if rx + ry > n - 1:
-        raise ValueError(
-            f"{measure} needs more datapoints than the two {what} together (n > dims_x + dims_y), "
-            f"got x {tuple(x.shape)} with {what} {rx} and y {tuple(y.shape)} with {what} {ry}; "
-            f"with n = {n} canonical correlations of 1 would appear from dimension counting "
-            f"alone. Use at least {rx + ry + 1} (better ≥ {10 * (rx + ry)}) datapoints, e.g. "
-            "more images or spatial positions (conv_to_datapoints)"
-        )
+    @property
+    def dims(self) -> int:
+        """k, the number of kept directions."""
+        return int(self.scores.shape[1])
 
 
 def _canonical(
-    x: ArrayLike, y: ArrayLike, measure: str, keep: float | int | None, epsilon: float
+    x: ArrayLike, y: ArrayLike, measure: str, keep: float | int | None, epsilon: float,
+    max_dims: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, int]:
     """Shared core: whiteners Wx, Wy, whitened cross M = Wxᵀ Sxy Wy, and the kept spectra."""
-    X, Y = _check_pair(x, y, measure)
+    X, Y = check_pair(x, y, measure)
     n = X.shape[0]
-    cxx, cyy, cxy = _moments(X, Y)
-    _check_finite(X, Y, cxx, cyy)
-    ex, vx = _eig_desc(cxx, "x", tuple(X.shape))
-    ey, vy = _eig_desc(cyy, "y", tuple(Y.shape))
+    cxx, cyy, cxy = moments(X, Y)
+    check_finite(X, Y, cxx, cyy)
+    ex, vx = eig_desc(cxx, "x", tuple(X.shape))
+    ey, vy = eig_desc(cyy, "y", tuple(Y.shape))
     if keep is not None:
-        kx, ky = _n_kept(ex, keep, "x", tuple(X.shape)), _n_kept(ey, keep, "y", tuple(Y.shape))
+        kx = n_kept(ex, keep, "x", tuple(X.shape), max_dims)
+        ky = n_kept(ey, keep, "y", tuple(Y.shape), max_dims)
         ex, vx, ey, vy = ex[:kx], vx[:, :kx], ey[:ky], vy[:, :ky]
-    what = "numerical ranks" if keep is None else f"kept directions (keep={keep})"
-    _check_dims(n, ex.numel(), ey.numel(), X, Y, measure, what)
-    wx = _whitener(ex, vx, epsilon, X.shape[1])
-    wy = _whitener(ey, vy, epsilon, Y.shape[1])
+    cap = "" if max_dims is None else f", max_dims={max_dims}"
+    what = "numerical ranks" if keep is None else f"kept directions (keep={keep}{cap})"
+    check_dims(n, ex.numel(), ey.numel(), X, Y, measure, what)
+    wx = whitener(ex, vx, epsilon, X.shape[1])
+    wy = whitener(ey, vy, epsilon, Y.shape[1])
     m = wx.T @ cxy @ wy
     return m, wx, wy, ex, ey, n
 
@@ -260,18 +184,52 @@ def cca(x: ArrayLike, y: ArrayLike, *, epsilon: float = 0.0) -> CCAResult:
     return _result(m, n)
 
 
-def svcca(x: ArrayLike, y: ArrayLike, *, keep: float | int = 0.99, epsilon: float = 0.0) -> CCAResult:
+def svcca(x: ArrayLike, y: ArrayLike, *, keep: float | int = 0.99, epsilon: float = 0.0,
+          max_dims: int | None = None) -> CCAResult:
     """SVCCA (Raghu, Gilmer, Yosinski & Sohl-Dickstein, NeurIPS 2017) of x (n, p) and y (n, q).
 
     Each side is first reduced to its leading principal directions — those explaining a
-    fraction ``keep`` of its variance (float in (0, 1]), or exactly ``keep`` directions (int)
-    — then CCA runs on the reduced data. Computed from the eigendecomposition of the p×p
-    covariance, never an SVD of the n×p data. ``n > kept x + kept y`` is required.
-    Invariant to orthogonal maps and isotropic scaling; to a general invertible map only
-    when it keeps the same leading subspace (always with ``keep=1.0``, where SVCCA = CCA).
+    fraction ``keep`` of its variance (float in (0, 1]), or exactly ``keep`` directions (int),
+    at most ``max_dims`` of them (``None``: no cap) — then CCA runs on the reduced data.
+    Computed from the eigendecomposition of the p×p covariance, never an SVD of the n×p data;
+    equal to :func:`cca` of the two sides' :func:`principal_scores` (the route that reduces each
+    representation once). ``n > kept x + kept y`` is required. Invariant to orthogonal maps
+    and isotropic scaling; to a general invertible map only when it keeps the same leading
+    subspace (always with ``keep=1.0``, where SVCCA = CCA).
     """
-    m, *_, n = _canonical(x, y, "svcca", keep, epsilon)
+    m, *_, n = _canonical(x, y, "svcca", keep, epsilon, max_dims)
     return _result(m, n)
+
+
+def principal_scores(a: ArrayLike, *, keep: float | int = 0.99, max_dims: int | None = None) -> PrincipalScores:
+    """a (n, p) reduced to its leading principal directions: SVCCA's reduction of one side.
+
+    Keeps the directions explaining a fraction ``keep`` of the variance (float in (0, 1]) or
+    exactly ``keep`` directions (int), at most ``max_dims`` (``None``: no cap), after dropping
+    numerical zeros as :func:`cca` does. Computed in float64 from the eigendecomposition of the
+    smaller of the centred p×p and n×n Gram matrices, so a layer much wider than the datapoints
+    costs n² per feature, not p². ``cca(principal_scores(x, …).scores, principal_scores(y,
+    …).scores)`` equals ``svcca(x, y, …)`` to rounding; see :class:`PrincipalScores` for the
+    Gram basis that makes :func:`linear_cka` as cheap. A constant ``a`` is refused.
+    """
+    A = as_float64(a, "a")
+    if A.ndim != 2 or A.shape[0] < 2 or A.shape[1] == 0:
+        raise ValueError(f"principal_scores needs 2-D (datapoints × features) input with n ≥ 2 and p ≥ 1, "
+                         f"got a {tuple(A.shape)}")
+    shape = tuple(A.shape)
+    n, p = shape
+    Ac = A - A.mean(0)  # centred explicitly: the n×n Gram matrix is formed from centred rows
+    small = p <= n
+    gram = Ac.T @ Ac if small else Ac @ Ac.T
+    if not bool(torch.isfinite(torch.diagonal(gram)).all()):
+        raise ValueError(f"a {shape} contains NaN or infinite values")
+    evals, vecs = eig_desc(gram, "a", shape)
+    k = n_kept(evals, keep, "a", shape, max_dims)
+    if small:
+        return PrincipalScores(Ac @ vecs[:, :k], None)
+    # eigenvectors of XXᵀ scaled by √λ are the principal scores: XXᵀ = (V√Λ)(V√Λ)ᵀ
+    scores = vecs * evals.sqrt()
+    return PrincipalScores(scores[:, :k], scores)
 
 
 def pwcca(x: ArrayLike, y: ArrayLike, *, epsilon: float = 0.0) -> PWCCAResult:
@@ -318,7 +276,7 @@ def linear_cka(x: ArrayLike, y: ArrayLike, *, debiased: bool = False) -> float:
     is refused. ``debiased=True`` uses the unbiased HSIC estimator (Song et al. 2012, as in
     Kornblith et al.'s code) and needs n ≥ 4 and positive self-similarity estimates.
     """
-    X, Y = _check_pair(x, y, "linear_cka", min_n=4 if debiased else 2)
+    X, Y = check_pair(x, y, "linear_cka", min_n=4 if debiased else 2)
     n = X.shape[0]
     if debiased:
         Xc, Yc = X - X.mean(0), Y - Y.mean(0)  # row norms of centred data are needed here
@@ -328,9 +286,9 @@ def linear_cka(x: ArrayLike, y: ArrayLike, *, debiased: bool = False) -> float:
         xx = _hsic_u(cxx.square().sum(), rx, rx, n)
         yy = _hsic_u(cyy.square().sum(), ry, ry, n)
     else:
-        cxx, cyy, cxy = _moments(X, Y)
+        cxx, cyy, cxy = moments(X, Y)
         xy, xx, yy = cxy.square().sum(), cxx.square().sum(), cyy.square().sum()
-    _check_finite(X, Y, cxx, cyy)
+    check_finite(X, Y, cxx, cyy)
     for name, v, t in (("x", xx, X), ("y", yy, Y)):
         if float(v) <= 0.0:
             why = "a non-positive debiased self-similarity (too few datapoints)" if debiased else "no variance"
@@ -371,45 +329,6 @@ def similarity(x: ArrayLike, y: ArrayLike, *, method: str = "svcca") -> float:
     except KeyError:
         raise ValueError(f"unknown similarity method {method!r}; known: {sorted(MEASURES)}") from None
     return fn(x, y)
-
-
-# ------------------------------------------------------------------ plain reference versions
-
-
-def _orthobasis(A: Tensor, rtol: float = _RANK_RTOL) -> Tensor:
-    """Orthonormal basis (n×r) of the centred columns of A (n×p), numerical rank only."""
-    Ac = A - A.mean(0)
-    u, s, _ = torch.linalg.svd(Ac, full_matrices=False)
-    # same rank rule as the covariance path: s² > rtol·s_max²
-    return u[:, s.square() > rtol * s[0].square()]
-
-
-def _cca_svd(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Plain CCA (Björck & Golub 1973): singular values of Uxᵀ Uy from thin SVDs of the data."""
-    X, Y = _check_pair(x, y, "_cca_svd")
-    return torch.linalg.svdvals(_orthobasis(X).T @ _orthobasis(Y)).clamp(0.0, 1.0)
-
-
-def _cca_qr(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Plain CCA for full-rank data: singular values of QxᵀQy from QR of the centred data."""
-    X, Y = _check_pair(x, y, "_cca_qr")
-    qx = torch.linalg.qr(X - X.mean(0)).Q
-    qy = torch.linalg.qr(Y - Y.mean(0)).Q
-    return torch.linalg.svdvals(qx.T @ qy).clamp(0.0, 1.0)
-
-
-def _svcca_svd(x: ArrayLike, y: ArrayLike, keep: float | int = 0.99) -> Tensor:
-    """Plain SVCCA: project each side on its leading singular directions, then :func:`_cca_svd`."""
-    X, Y = _check_pair(x, y, "_svcca_svd")
-    reduced = []
-    for A in (X, Y):
-        Ac = A - A.mean(0)
-        u, s, _ = torch.linalg.svd(Ac, full_matrices=False)
-        s2 = s.square()
-        s2 = s2[s2 > _RANK_RTOL * s2[0]]
-        k = _n_kept(s2, keep, "x", tuple(A.shape))
-        reduced.append(u[:, :k] * s[:k])
-    return _cca_svd(reduced[0], reduced[1])
 
 
 # ------------------------------------------------------------------- conv activations

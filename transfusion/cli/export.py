@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from transfusion.deploy.export import AUC_TOL, DEFAULT_STORE, REL_TOL
+from transfusion.deploy.parity import AUC_TOL, REL_TOL
+from transfusion.deploy.target import DEFAULT_STORE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from transfusion.cost.profile import DEFAULT_REPEATS, profile_models, rows_to_frame
+from transfusion.cost import DEFAULT_REPEATS
 from transfusion.models import check_input_size, list_models, model_config
 
 from .common import UsageError
@@ -92,11 +90,13 @@ def _check_args(args: argparse.Namespace, names: list[str]) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError(
-            "--device cuda was given but no CUDA device is available "
-            "(torch.cuda.is_available() is False); use --device cpu"
-        )
+    if args.device == "cuda":
+        from transfusion.core.runtime import check_device
+
+        try:
+            check_device(args.device)
+        except ValueError as exc:
+            raise UsageError(f"--device cuda: {exc}") from None
     for name in names:  # before any compute
         res = args.res if args.res is not None else model_config(name).default_res_px
         try:
@@ -144,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     names = resolve_models(args.models)
     _check_args(args, names)
     from rich.console import Console
+
+    from transfusion.cost.profile import profile_models, rows_to_frame
 
     to_stdout = args.json != "-"
     out = sys.stdout if to_stdout else sys.stderr

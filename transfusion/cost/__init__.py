@@ -4,4 +4,7 @@ joins a profile to the runs it belongs to (:mod:`.key`)."""
 
 from .key import COST_COLUMNS, CostKey
 
-__all__ = ["COST_COLUMNS", "CostKey"]
+#: timed runs per latency measurement (after warm-up) unless told otherwise
+DEFAULT_REPEATS = 10
+
+__all__ = ["COST_COLUMNS", "DEFAULT_REPEATS", "CostKey"]

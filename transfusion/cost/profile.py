@@ -46,6 +46,7 @@ from transfusion.core.machine import device_label
 from transfusion.core.runtime import check_device, torch_threads
 from transfusion.models import check_input_size, create_model, list_models, model_config
 
+from . import DEFAULT_REPEATS
 from .counts import count_flops_torch, count_macs, params, unwrap
 from .onnx import check_onnx, export_onnx, ort_session, parity
 from .timing import time_cpu, time_cuda
@@ -57,7 +58,6 @@ ROW_KEYS: tuple[str, ...] = (
 )
 """Keys of a profile row, in column order."""
 
-DEFAULT_REPEATS = 10
 _PARITY_BATCH = 2
 
 

@@ -6,9 +6,10 @@
 ('binary', (140, 3, 32, 32))
 """
 
+from typing import Any
+
 from . import formats as _formats  # noqa: F401  (registers the real-format kinds)
 from . import synthetic as _synthetic  # noqa: F401  (registers the synthetic kinds)
-from ._augment import augment
 from ._images import ImageReadError
 from ._registry import (
     DatasetKind,
@@ -23,6 +24,14 @@ from ._registry import (
 )
 from ._splits import subsample
 from .base import TASK_KINDS, ArraySplit, Dataset, TaskSpec
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: augmentation needs torch, loaded on first use
+    if name == "augment":
+        from ._augment import augment
+
+        return augment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "TASK_KINDS",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfusion import stats
 from transfusion.core.files import write_json, write_text
 from transfusion.core.machine import machine_info
 from transfusion.core.runtime import torch_threads
@@ -59,12 +58,11 @@ from transfusion.train.summary import RunSummary
 from transfusion.transfer.checkpoint import load_checkpoint, model_from_checkpoint
 
 from .card import CARD_FORMAT, model_card_markdown, normalisation, score_rule
+from .parity import AUC_TOL, REL_TOL, check_parity
 from .target import DEFAULT_STORE, Target, resolve_target
 
 __all__ = ["AUC_TOL", "DEFAULT_STORE", "REL_TOL", "ExportResult", "ParityError", "export_run"]
 
-REL_TOL = 1e-4
-AUC_TOL = 1e-4
 ONNX_NAME = "model.onnx"
 
 
@@ -100,11 +98,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _batches(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
 def _opset(path: Path) -> int | None:
     import onnx
 
@@ -113,7 +106,7 @@ def _opset(path: Path) -> int | None:
 
 
 @dataclass
-class _Model:
+class ExportModel:
     """The checkpoint's model and the test images it is compared on (normalised on demand)."""
 
     ck: dict
@@ -131,7 +124,7 @@ class _Model:
         return len(self.images)
 
 
-def _load(tgt: Target, max_images: int | None) -> _Model:
+def _load(tgt: Target, max_images: int | None) -> ExportModel:
     """Rebuild the model and reload its run's test split (from the data spec it was trained on)."""
     ck = load_checkpoint(tgt.checkpoint)
     spec = ck["spec"]
@@ -143,43 +136,12 @@ def _load(tgt: Target, max_images: int | None) -> _Model:
     n = len(test) if max_images is None else min(len(test), int(max_images))
     if n < 1:
         raise ValueError(f"the test split of {spec['data']!r} is empty")
-    return _Model(ck, model_from_checkpoint(ck), TaskSpec.from_dict(ck["task"]),
+    return ExportModel(ck, model_from_checkpoint(ck), TaskSpec.from_dict(ck["task"]),
                   np.array(test.images[:n]),  # a writable copy (the cache hands out read-only memmaps)
                   np.asarray(test.targets[:n]), None if test.mask is None else np.asarray(test.mask[:n]))
 
 
-def _parity(m: _Model, session: Any, run_ort: Callable, eval_batch: int, rel_tol: float,
-            auc_tol: float) -> dict[str, Any]:
-    """Both runtimes on every test image: output errors, the AUC from each side, failures."""
-    ref, got = [], []
-    with torch.no_grad():
-        for sl in _batches(len(m), eval_batch):
-            x = m.inputs(sl)
-            ref.append(m.model(x).double().numpy())
-            got.append(np.asarray(run_ort(session, x), dtype=np.float64))
-    a, b = np.concatenate(ref), np.concatenate(got)
-    if a.shape != b.shape:
-        raise ValueError(f"output shapes differ: torch {a.shape} vs onnxruntime {b.shape}")
-    max_abs = float(np.max(np.abs(a - b)))
-    max_rel = max_abs / max(float(np.max(np.abs(a))), float(np.finfo(np.float64).tiny))
-    finite = bool(np.all(np.isfinite(b)))
-    ev_t = stats.evaluate(m.task, stats.scores_from_logits(m.task, a), m.targets, m.mask)
-    ev_o = stats.evaluate(m.task, stats.scores_from_logits(m.task, b), m.targets, m.mask) if finite else None
-    auc_t, auc_o = ev_t["auc"], None if ev_o is None else ev_o["auc"]
-    auc_diff = None if auc_t is None or auc_o is None else auc_o - auc_t
-    failures = []
-    if not max_rel <= rel_tol:
-        failures.append(f"max relative output error {max_rel:.3g} > {rel_tol:g}")
-    if not finite:
-        failures.append("ONNX Runtime produced NaN or inf")
-    elif auc_diff is not None and not abs(auc_diff) <= auc_tol:
-        failures.append(f"|AUC(ONNX) − AUC(PyTorch)| = {abs(auc_diff):.3g} > {auc_tol:g}")
-    return {"n_images": len(m), "max_abs_err": max_abs, "max_rel_err": max_rel, "rel_tol": rel_tol,
-            "auc_torch": auc_t, "auc_onnx": auc_o, "auc_diff": auc_diff, "auc_tol": auc_tol,
-            "passed": not failures, "failures": failures, "acc_onnx": None if ev_o is None else ev_o["acc"]}
-
-
-def _latency(m: _Model, session: Any, run_ort: Callable, batch: int, repeats: int, threads: int) -> dict[str, Any]:
+def _latency(m: ExportModel, session: Any, run_ort: Callable, batch: int, repeats: int, threads: int) -> dict[str, Any]:
     """ONNX Runtime at batch 1 and batch N, PyTorch at batch 1 (median and IQR, ms)."""
     n = len(m)
     x1, xn = m.inputs(np.arange(1)), m.inputs(np.arange(int(batch)) % n)
@@ -233,7 +195,7 @@ def export_run(
         export_onnx(m.model, m.inputs(np.arange(2) % len(m)), onnx_path)  # batch 2: the batch axis stays dynamic
         check_onnx(onnx_path)
         session = ort_session(onnx_path, threads=threads)
-        parity = _parity(m, session, run_ort, eval_batch, rel_tol, auc_tol)
+        parity = check_parity(m, session, run_ort, eval_batch, rel_tol, auc_tol)
         latency = _latency(m, session, run_ort, batch, repeats, threads)
         macs, _ = count_macs(m.model, m.inputs(np.arange(1)))
     summary = (tgt.run or {}).get("summary") or _summary_beside(tgt.checkpoint)
@@ -261,7 +223,7 @@ def _summary_beside(ck: Path) -> RunSummary | None:
         return None
 
 
-def _card(m: _Model, tgt: Target, onnx_path: Path, parity: dict, latency: dict, macs: int,
+def _card(m: ExportModel, tgt: Target, onnx_path: Path, parity: dict, latency: dict, macs: int,
           summary: RunSummary | None) -> dict[str, Any]:
     import onnx
     import onnxruntime

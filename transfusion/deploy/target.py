@@ -28,6 +28,7 @@ def _store_file(path: str | Path) -> Path:
 
 
 def _checkpoint_run_id(path: Path) -> str | None:
+
     try:
         return load_checkpoint(path).get("run_id")
     except ValueError:

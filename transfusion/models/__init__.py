@@ -4,10 +4,17 @@
 >>> model = create_model("cbr_small", num_classes=2)
 >>> [s.name for s in stages(model)]
 ['block1', 'block2', 'block3', 'block4', 'head']
+
+Names, configs and input-size checks come from the catalogue without importing torch; the CBR
+classes and the stage view load on first use.
 """
 
-from . import cbr as _cbr  # noqa: F401  (registers the CBR family)
-from . import zoo as _zoo  # noqa: F401  (registers torchvision models)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import catalog as _catalog  # noqa: F401  (declares the built-in models)
 from ._registry import (
     ModelConfig,
     check_input_size,
@@ -15,10 +22,23 @@ from ._registry import (
     list_models,
     min_input_px,
     model_config,
+    probe_min_input_px,
+    register_builder,
     register_model,
 )
-from .cbr import CBR, CBR_SPECS, cbr_param_count
-from .stages import Stage, stage_names, stage_of_keys, stages
+from .catalog import CBR_SPECS
+
+_LAZY = {"CBR": ".cbr", "cbr_param_count": ".cbr", "Stage": ".stage_view", "stage_names": ".stage_view",
+         "stage_of_keys": ".stage_view", "stages": ".stage_view"}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CBR",
@@ -31,6 +51,8 @@ __all__ = [
     "list_models",
     "min_input_px",
     "model_config",
+    "probe_min_input_px",
+    "register_builder",
     "register_model",
     "stage_names",
     "stage_of_keys",

@@ -1,13 +1,19 @@
-"""Registry of model builder functions (one plain function per named model)."""
+"""Registry of models: a catalogue of :class:`ModelConfig` facts, readable without torch, and one
+plain builder function per named model, imported only when a model is built.
+
+Built-in models are declared in :mod:`.catalog` with the module that registers their builder;
+``list_models``, ``model_config`` and ``check_input_size`` answer from the catalogue (so suite
+validation and ``--dry-run`` never load torch), and ``create_model`` imports the builder's module
+on first use. :func:`register_model` adds a model of your own (config and builder at once).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-
-import torch
-from torch import nn
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,30 +22,62 @@ class ModelConfig:
 
     ``default_res_px`` is the input size the architecture was designed for (Inception-v3's
     299 px lives here, not in ``if`` branches); ``family`` groups models for reports;
-    ``imagenet_weights`` names the torchvision weights enum entry, if one exists.
+    ``imagenet_weights`` names the torchvision weights enum entry, if one exists;
+    ``first_conv`` / ``classifier`` name those modules; ``min_input_px`` is the smallest
+    square input side the model accepts and ``num_stages`` the length of its stage view (head
+    included) — both declared for the built-in models (tests check them against the built
+    models) and found by building the model when ``None``.
     """
 
     name: str
     family: str
     default_res_px: int = 224
     imagenet_weights: str | None = None
-    first_conv: str = "conv1"
+    first_conv: str | None = "conv1"
     classifier: str = "fc"
+    min_input_px: int | None = None
+    num_stages: int | None = None
 
 
-Builder = Callable[..., nn.Module]
+Builder = Callable[..., Any]  # fn(*, num_classes, in_chans, **kwargs) -> nn.Module
 _BUILDERS: dict[str, Builder] = {}
 _CONFIGS: dict[str, ModelConfig] = {}
+_PROVIDERS: dict[str, str] = {}  # declared name -> module that registers its builder
+
+
+def declare_models(module: str, configs: Iterable[ModelConfig]) -> None:
+    """Declare models whose builders ``module`` registers (with :func:`register_builder`) when
+    it is imported. Used by the catalogue of built-in models."""
+    for config in configs:
+        if config.name in _CONFIGS:
+            raise ValueError(f"model {config.name!r} is already declared")
+        _CONFIGS[config.name] = config
+        _PROVIDERS[config.name] = module
+
+
+def register_builder(name: str) -> Callable[[Builder], Builder]:
+    """Decorator registering the builder of a model declared in the catalogue."""
+
+    def wrap(fn: Builder) -> Builder:
+        if name not in _CONFIGS:
+            raise ValueError(f"model {name!r} is not declared; use register_model(ModelConfig(...)) for a new model")
+        if name in _BUILDERS:
+            raise ValueError(f"model {name!r} is already registered")
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
 
 
 def register_model(config: ModelConfig) -> Callable[[Builder], Builder]:
-    """Decorator registering ``fn(num_classes, in_chans, **kwargs) -> nn.Module`` as ``config.name``."""
+    """Decorator registering ``fn(*, num_classes, in_chans, **kwargs) -> nn.Module`` as a new model
+    ``config.name``; refuses a name that exists."""
 
     def wrap(fn: Builder) -> Builder:
-        if config.name in _BUILDERS:
+        if config.name in _CONFIGS or config.name in _BUILDERS:
             raise ValueError(f"model {config.name!r} is already registered")
-        _BUILDERS[config.name] = fn
         _CONFIGS[config.name] = config
+        _BUILDERS[config.name] = fn
         return fn
 
     return wrap
@@ -47,11 +85,11 @@ def register_model(config: ModelConfig) -> Callable[[Builder], Builder]:
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    return sorted(_BUILDERS)
+    return sorted(_CONFIGS)
 
 
 def _check_name(name: str) -> None:
-    if name not in _BUILDERS:
+    if name not in _CONFIGS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
 
 
@@ -61,27 +99,37 @@ def model_config(name: str) -> ModelConfig:
     return _CONFIGS[name]
 
 
-def create_model(name: str, *, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """Build a registered model with ``num_classes`` outputs and ``in_chans`` input channels.
+def _builder(name: str) -> Builder:
+    _check_name(name)
+    if name not in _BUILDERS:
+        importlib.import_module(_PROVIDERS[name])  # registers the builder
+    return _BUILDERS[name]
+
+
+def create_model(name: str, *, num_classes: int, in_chans: int = 3, **kwargs: Any) -> Any:
+    """Build a registered model (an ``nn.Module``) with ``num_classes`` outputs and ``in_chans``
+    input channels.
 
     Keyword arguments that are ``None`` are dropped, so a CLI flag overrides a builder default
     only when given. The model carries its registry name as ``model.transfusion_name``.
     """
-    _check_name(name)
+    build = _builder(name)
     if int(num_classes) < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if int(in_chans) < 1:
         raise ValueError(f"in_chans must be >= 1, got {in_chans}")
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    model = _BUILDERS[name](num_classes=int(num_classes), in_chans=int(in_chans), **kwargs)
+    model = build(num_classes=int(num_classes), in_chans=int(in_chans), **kwargs)
     model.transfusion_name = name
     model.transfusion_kwargs = dict(kwargs)
     return model
 
 
 def _fits(name: str, res: int, in_chans: int) -> bool:
+    import torch
+
     with torch.device("meta"):
-        model = _BUILDERS[name](num_classes=2, in_chans=in_chans)
+        model = _builder(name)(num_classes=2, in_chans=in_chans)
         model.eval()
         try:
             model(torch.empty(1, in_chans, res, res))
@@ -91,9 +139,9 @@ def _fits(name: str, res: int, in_chans: int) -> bool:
 
 
 @cache
-def min_input_px(name: str, in_chans: int = 3) -> int:
-    """Smallest square input side (px) the model accepts, found by shape propagation on the
-    meta device (no memory, no arithmetic)."""
+def probe_min_input_px(name: str, in_chans: int = 3) -> int:
+    """Smallest square input side (px) the built model accepts, found by shape propagation on the
+    meta device (no memory, no arithmetic): the check of a declared ``min_input_px``."""
     _check_name(name)
     lo, hi = 1, 1024
     if not _fits(name, hi, in_chans):
@@ -105,6 +153,12 @@ def min_input_px(name: str, in_chans: int = 3) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+def min_input_px(name: str, in_chans: int = 3) -> int:
+    """Smallest square input side (px) the model accepts: declared, or found by shape propagation."""
+    declared = model_config(name).min_input_px
+    return declared if declared is not None else probe_min_input_px(name, in_chans)
 
 
 def check_input_size(name: str, res_px: int, in_chans: int = 3) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ._registry import ModelConfig, register_model
+from ._registry import register_builder
+from .catalog import CBR_SPECS
 
 
 class CBRBlock(nn.Sequential):
@@ -83,14 +84,6 @@ def cbr_param_count(widths: tuple[int, ...], kernel: int, num_classes: int, in_c
     return total + ch * num_classes + num_classes
 
 
-CBR_SPECS: dict[str, dict] = {
-    "cbr_large_t": {"widths": (32, 64, 128, 256, 512), "kernel": 7, "pool_last": False},
-    "cbr_large_w": {"widths": (64, 128, 256, 512), "kernel": 7, "pool_last": True},
-    "cbr_small": {"widths": (32, 64, 128, 256), "kernel": 7, "pool_last": True},
-    "cbr_tiny": {"widths": (64, 128, 256, 512), "kernel": 5, "pool_last": True},
-}
-
-
 def _make_builder(name: str):
     spec = CBR_SPECS[name]
 
@@ -103,6 +96,4 @@ def _make_builder(name: str):
 
 
 for _name in CBR_SPECS:
-    register_model(
-        ModelConfig(_name, family="cbr", first_conv="block1.0", classifier="fc")
-    )(_make_builder(_name))
+    register_builder(_name)(_make_builder(_name))

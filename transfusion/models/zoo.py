@@ -6,7 +6,7 @@ from __future__ import annotations
 import torchvision.models as tvm
 from torch import nn
 
-from ._registry import ModelConfig, register_model
+from ._registry import register_builder
 
 
 def _replace_first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
@@ -33,19 +33,19 @@ def _resnet(builder, num_classes: int, in_chans: int, **kwargs) -> tvm.ResNet:
     return model
 
 
-@register_model(ModelConfig("resnet50", family="resnet", imagenet_weights="ResNet50_Weights.IMAGENET1K_V1"))
+@register_builder("resnet50")
 def resnet50(*, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """torchvision ResNet50 (23.5M parameters with a 2-class head)."""
     return _resnet(tvm.resnet50, num_classes, in_chans, **kwargs)
 
 
-@register_model(ModelConfig("resnet18", family="resnet", imagenet_weights="ResNet18_Weights.IMAGENET1K_V1"))
+@register_builder("resnet18")
 def resnet18(*, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """torchvision ResNet18, the MedMNIST reference backbone."""
     return _resnet(tvm.resnet18, num_classes, in_chans, **kwargs)
 
 
-@register_model(ModelConfig("slim_resnet50", family="resnet"))
+@register_builder("slim_resnet50")
 def slim_resnet50(*, num_classes: int, in_chans: int = 3, width_divisor: int = 2, **kwargs) -> nn.Module:
     """ResNet50 whose stem, layer1 and layer2 are standard and whose layer3 and layer4 have
     ``planes // width_divisor`` channels (the paper's "slim" model; default divisor 2)."""
@@ -68,15 +68,7 @@ def slim_resnet50(*, num_classes: int, in_chans: int = 3, width_divisor: int = 2
     return model
 
 
-@register_model(
-    ModelConfig(
-        "inception_v3",
-        family="inception",
-        default_res_px=299,
-        imagenet_weights="Inception_V3_Weights.IMAGENET1K_V1",
-        first_conv="Conv2d_1a_3x3.conv",
-    )
-)
+@register_builder("inception_v3")
 def inception_v3(*, num_classes: int, in_chans: int = 3, aux_logits: bool = False, **kwargs) -> nn.Module:
     """torchvision Inception-v3, without the auxiliary classifier unless ``aux_logits=True``.
 
@@ -90,15 +82,7 @@ def inception_v3(*, num_classes: int, in_chans: int = 3, aux_logits: bool = Fals
     return model
 
 
-@register_model(
-    ModelConfig(
-        "densenet121",
-        family="densenet",
-        imagenet_weights="DenseNet121_Weights.IMAGENET1K_V1",
-        first_conv="features.conv0",
-        classifier="classifier",
-    )
-)
+@register_builder("densenet121")
 def densenet121(*, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """torchvision DenseNet121, the usual chest X-ray backbone (CheXNet)."""
     model = tvm.densenet121(weights=None, num_classes=num_classes, **kwargs)

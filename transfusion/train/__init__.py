@@ -1,12 +1,29 @@
 """Training: the run spec and its id (:mod:`.spec`), the setup before the first step
 (:mod:`.setup`), the loop (:mod:`.loop`), inference helpers (:mod:`.inference`), the optimiser
-(:mod:`.optim`) and the typed record of a finished run (:mod:`.summary`)."""
+(:mod:`.optim`) and the typed record of a finished run (:mod:`.summary`).
 
-from .inference import normalize, predict
-from .loop import CURVE_FIELDS, TrainingDiverged, train_run
-from .setup import Prepared, build_initial_model, prepare
+The spec and the summary need no torch; the rest loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .spec import OPTIMIZERS, SCHEDULES, RunSpec, TrainConfig, normalise_spec, parse_train_size
 from .summary import RunSummary
+
+_LAZY = {"normalize": ".inference", "predict": ".inference", "CURVE_FIELDS": ".loop", "TrainingDiverged": ".loop",
+         "train_run": ".loop", "Prepared": ".setup", "build_initial_model": ".setup", "prepare": ".setup"}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CURVE_FIELDS",

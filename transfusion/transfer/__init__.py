@@ -1,33 +1,41 @@
-"""Weight sources (ImageNet, checkpoint files, pretraining runs) and initialisation regimes."""
+"""Weight sources (ImageNet, checkpoint files, pretraining runs), the checkpoint format and
+initialisation regimes.
 
-from .checkpoint import FORMAT as CHECKPOINT_FORMAT
-from .regimes import (
-    REGIME_FORMS,
-    InitReport,
-    Regime,
-    apply_init,
-    freeze_stages,
-    parse_regime,
-    source_arch,
-    train_mode,
-    validate,
-)
-from .sources import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SourceUnavailable,
-    SourceWeights,
-    imagenet_file,
-    load_checkpoint_file,
-    load_imagenet,
-    load_source,
-)
+Regime parsing (:mod:`.regime`) needs no torch; the weight loaders and the regimes themselves
+(:mod:`.sources`, :mod:`.checkpoint`, :mod:`.regimes`) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .regime import REGIME_FORMS, REGIME_NAMES, Regime, parse_regime, source_arch, validate
+
+_LAZY = {
+    "InitReport": ".regimes", "apply_init": ".regimes", "freeze_stages": ".regimes", "train_mode": ".regimes",
+    "IMAGENET_MEAN": ".sources", "IMAGENET_STD": ".sources", "SourceUnavailable": ".sources",
+    "SourceWeights": ".sources", "imagenet_file": ".sources", "load_checkpoint_file": ".sources",
+    "load_imagenet": ".sources", "load_source": ".sources",
+}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
+    if name == "CHECKPOINT_FORMAT":
+        return importlib.import_module(".checkpoint", __name__).FORMAT
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "REGIME_FORMS",
+    "REGIME_NAMES",
     "InitReport",
     "Regime",
     "SourceUnavailable",

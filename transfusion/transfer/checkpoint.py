@@ -11,10 +11,10 @@ normalisation and the run's spec. Checkpoints are data, never code: every read u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 from transfusion.core.files import save_torch
 
@@ -64,6 +64,8 @@ def read_file(path: str | Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist (expected a .pt file written by "
                                 f"`transfusion train`/`pretrain`, or a torch state dict)")
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -93,6 +95,8 @@ def model_from_checkpoint(ck: dict[str, Any]) -> nn.Module:
     The architecture is built on the meta device and the stored tensors are assigned to it, so
     no time goes into a random initialisation that would be overwritten (0.2 s for ResNet50).
     """
+    import torch
+
     from transfusion.models import create_model
 
     def build() -> nn.Module:

@@ -11,25 +11,23 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from transfusion.analysis.filters import gabor_likeness
-from transfusion.analysis.studies.context import (
-    StudyAbsent,
-    StudyContext,
-    data_labels,
-    figure,
-    fmt,
-    regime_colors,
-    regime_order,
-    save_figure,
-    write_csv,
-)
+from transfusion.analysis.filters import filter_mosaic, gabor_likeness
+from transfusion.analysis.studies.context import StudyAbsent, StudyContext
+from transfusion.analysis.studies.figures import figure, regime_colors, save_figure
+from transfusion.analysis.studies.labels import data_labels, regime_order
+from transfusion.core.files import write_csv
+from transfusion.core.text import num
 from transfusion.models import model_config, stages
 
-FILTER_REGIMES = ("random", "transfer", "gabor")
+__all__ = [
+    "FILTER_COLUMNS", "FILTER_REGIMES", "PER_FILTER_COLUMNS", "SCALING_COLUMNS", "SCALING_REGIMES",
+    "filters", "weight_scaling",
+]
 
 
 def _representatives(ctx: StudyContext, inits: tuple[str, ...] | None) -> list[dict]:
@@ -46,38 +44,21 @@ def _representatives(ctx: StudyContext, inits: tuple[str, ...] | None) -> list[d
 
 
 def _first_conv(model: torch.nn.Module, arch: str) -> torch.Tensor:
+    """The first conv's weight (out, in, k, k), float32 on the CPU."""
     return model.state_dict()[model_config(arch).first_conv + ".weight"].detach().float().cpu()
 
 
 # -------------------------------------------------------------------------------- filters
 
+FILTER_REGIMES = ("random", "transfer", "gabor")
 FILTER_COLUMNS = [
     "model", "dataset", "init", "seed", "run_id", "checkpoint", "n_filters", "in_chans", "kernel_px",
     "gabor_mean", "gabor_median", "gabor_frac_above_0.7", "weight_std", "rel_change_from_init",
 ]
 PER_FILTER_COLUMNS = ["model", "dataset", "init", "seed", "run_id", "checkpoint", "filter", "gabor_r2"]
 
-
-def filter_mosaic(weight: torch.Tensor, *, cols: int | None = None, gap: int = 1) -> np.ndarray:
-    """Conv weights (out, in, k, k) → one image (rows·(k+gap), cols·(k+gap), 3) in [0, 1] for ``imshow``.
-
-    Each filter is scaled on its own, symmetric about zero (mid-grey = 0 weight), in RGB when
-    in = 3 and as the channel mean (grey) otherwise — the convention of
-    :func:`~transfusion.analysis.filters.filter_grid`, drawn as a single image so that dozens of
-    banks fit one figure quickly. Gaps are white.
-    """
-    w = weight.detach().double().cpu().numpy()
-    out, cin, k, _ = w.shape
-    img = w.transpose(0, 2, 3, 1) if cin == 3 else np.repeat(w.mean(1)[..., None], 3, axis=3)
-    scale = np.abs(img).reshape(out, -1).max(1)
-    img = 0.5 + 0.5 * img / np.where(scale > 0, scale, 1.0)[:, None, None, None]
-    ncol = cols or int(np.ceil(np.sqrt(out)))
-    nrow = int(np.ceil(out / ncol))
-    mosaic = np.ones((nrow * (k + gap) - gap, ncol * (k + gap) - gap, 3))
-    for i in range(out):
-        r, c = divmod(i, ncol)
-        mosaic[r * (k + gap):r * (k + gap) + k, c * (k + gap):c * (k + gap) + k] = img[i]
-    return mosaic
+# (model, init, dataset label, checkpoint) → (conv1 weight, mean Gabor R²)
+Panels = dict[tuple[str, str, str, str], tuple[torch.Tensor, float]]
 
 
 def filters(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...] = FILTER_REGIMES,
@@ -89,6 +70,18 @@ def filters(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...] = FILT
     reps = _representatives(ctx, tuple(regimes))
     if not reps:
         raise StudyAbsent(f"study 'filters' needs runs with init {', '.join(regimes)}; found only: {ctx.found()}")
+    rows, per_filter, panels, skipped = _filter_rows(ctx, reps)
+    if not rows:
+        raise StudyAbsent(f"study 'filters' could not load any checkpoint: {'; '.join(skipped)}")
+    csv = write_csv(out_dir / "filters.csv", FILTER_COLUMNS, rows)
+    write_csv(out_dir / "filters_per_filter.csv", PER_FILTER_COLUMNS, per_filter)
+    png = save_figure(_filter_figure(panels), out_dir / "filters.png")
+    return csv, png, _filter_summary(rows, skipped)
+
+
+def _filter_rows(ctx: StudyContext, reps: list[dict]) -> tuple[list[dict], list[dict], Panels, list[str]]:
+    """Per run and checkpoint a summary row, per filter a score row, the panels to draw, and
+    a note per run whose models could not be had."""
     labels = data_labels(r["dataset"] for r in ctx.runs)
     cache: dict[str, np.ndarray] = {}  # Gabor fits by weight content: an init can repeat across datasets
 
@@ -106,7 +99,7 @@ def filters(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...] = FILT
         except (FileNotFoundError, ValueError, KeyError) as exc:
             skipped.append(f"{r['run_id']} ({r['init']}): {exc}")
             continue
-        rel = float((w1 - w0).norm() / w0.norm()) if float(w0.norm()) > 0 else float("nan")
+        rel = float((w1 - w0).norm() / w0.norm()) if float(w0.norm()) > 0 else None
         for which, w in (("init", w0), ("trained", w1)):
             g = scores(w)
             panels[(r["model"], r["init"], labels[r["dataset"]], which)] = (w, float(g.mean()))
@@ -117,12 +110,11 @@ def filters(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...] = FILT
                          "gabor_frac_above_0.7": float((g > 0.7).mean()), "weight_std": float(w.std()),
                          "rel_change_from_init": 0.0 if which == "init" else rel})
             per_filter.extend({**base, "filter": i, "gabor_r2": float(v)} for i, v in enumerate(g))
-    if not rows:
-        raise StudyAbsent(f"study 'filters' could not load any checkpoint: {'; '.join(skipped)}")
-    csv = write_csv(rows, FILTER_COLUMNS, out_dir / "filters.csv")
-    write_csv(per_filter, PER_FILTER_COLUMNS, out_dir / "filters_per_filter.csv")
+    return rows, per_filter, panels, skipped
 
-    # rows: (model, regime); columns: (dataset, before | after)
+
+def _filter_figure(panels: Panels) -> Any:
+    """Rows: (model, regime); columns: (dataset, before | after); each a filter mosaic."""
     row_keys = sorted({k[:2] for k in panels}, key=lambda k: (k[0], regime_order(k[1])))
     col_keys = [(d, w) for d in sorted({k[2] for k in panels}) for w in ("init", "trained")]
     fig, axes = figure(len(row_keys), len(col_keys), width=2.3, height=2.5)
@@ -136,21 +128,25 @@ def filters(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...] = FILT
                 ax.set_axis_off()
                 continue
             ax.imshow(filter_mosaic(hit[0]), interpolation="nearest")
-            ax.set_title(f"{data}, {'before' if which == 'init' else 'after'}\nGabor R² {hit[1]:.2f}", fontsize=7)
+            ax.set_title(f"{data}, {'before' if which == 'init' else 'after'}\nGabor R² {num(hit[1], '.2f')}",
+                         fontsize=7)
             if j == 0 or axes[i, j - 1].axison is False:
                 ax.set_ylabel(f"{model}\n{init}", fontsize=8)
     fig.suptitle("First-conv filters before / after training\n(R² = mean fit of a 2-D Gabor per filter)", fontsize=9)
-    png = save_figure(fig, out_dir / "filters.png")
+    return fig
 
+
+def _filter_summary(rows: list[dict], skipped: list[str]) -> str:
+    """Mean Gabor-likeness before → after training per regime."""
     agg: dict[tuple[str, str], list[float]] = defaultdict(list)
     for x in rows:
         agg[(x["init"], x["checkpoint"])].append(x["gabor_mean"])
-    parts = [f"{init} {fmt(np.mean(agg[(init, 'init')]))}→{fmt(np.mean(agg[(init, 'trained')]))}"
+    parts = [f"{init} {num(np.mean(agg[(init, 'init')]), '.2f')}→{num(np.mean(agg[(init, 'trained')]), '.2f')}"
              for init in sorted({x["init"] for x in rows}, key=regime_order)]
     text = "Mean Gabor-likeness (R² of a 2-D Gabor fit) of conv1 before→after training: " + ", ".join(parts) + "."
     if skipped:
         text += f" {len(skipped)} run(s) skipped: {skipped[0]}"
-    return csv, png, text
+    return text
 
 
 # ------------------------------------------------------------------------- weight-scaling
@@ -179,26 +175,37 @@ def weight_scaling(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...]
         except (FileNotFoundError, ValueError) as exc:
             skipped.append(f"{r['run_id']} ({r['init']}): {exc}")
             continue
-        view = stages(m0)
-        s0, s1 = m0.state_dict(), m1.state_dict()
-        idx = 0
-        for key, w0 in s0.items():
-            if not key.endswith(".weight") or w0.ndim < 2:
-                continue  # conv and linear weights only (BatchNorm scales are not weights of a layer)
-            w0, w1 = w0.double(), s1[key].double()
-            d = float((w1 - w0).norm())
-            n0 = float(w0.norm())
-            rows.append({"model": r["model"], "dataset": labels[r["dataset"]], "init": r["init"], "seed": r["seed"],
-                         "run_id": r["run_id"], "layer": key[: -len(".weight")],
-                         "stage": next((s.name for s in view if s.owns(key)), ""), "layer_index": idx,
-                         "numel": w0.numel(), "init_mean": float(w0.mean()), "init_std": float(w0.std()),
-                         "trained_mean": float(w1.mean()), "trained_std": float(w1.std()), "l2_from_init": d,
-                         "rel_l2_from_init": d / n0 if n0 > 0 else None})
-            idx += 1
+        base = {"model": r["model"], "dataset": labels[r["dataset"]], "init": r["init"], "seed": r["seed"],
+                "run_id": r["run_id"]}
+        rows.extend({**base, **layer} for layer in _layer_rows(m0, m1))
     if not rows:
         raise StudyAbsent(f"study 'weight-scaling' could not load any checkpoint: {'; '.join(skipped)}")
-    csv = write_csv(rows, SCALING_COLUMNS, out_dir / "weight-scaling.csv")
+    csv = write_csv(out_dir / "weight-scaling.csv", SCALING_COLUMNS, rows)
+    png = save_figure(_scaling_figure(rows), out_dir / "weight-scaling.png")
+    return csv, png, _scaling_summary(rows, skipped)
 
+
+def _layer_rows(m0: torch.nn.Module, m1: torch.nn.Module) -> list[dict]:
+    """Per conv/linear weight of ``m0`` (init) and ``m1`` (trained), in forward order: its stage,
+    mean and std of both, and ‖W − W₀‖ absolute and relative (``None`` when W₀ = 0)."""
+    view = stages(m0)
+    s1 = m1.state_dict()
+    rows = []
+    for key, w0 in m0.state_dict().items():
+        if not key.endswith(".weight") or w0.ndim < 2:
+            continue  # conv and linear weights only (BatchNorm scales are not weights of a layer)
+        w0, w1 = w0.double(), s1[key].double()
+        d, n0 = float((w1 - w0).norm()), float(w0.norm())
+        rows.append({"layer": key[: -len(".weight")], "stage": next((s.name for s in view if s.owns(key)), ""),
+                     "layer_index": len(rows), "numel": w0.numel(), "init_mean": float(w0.mean()),
+                     "init_std": float(w0.std()), "trained_mean": float(w1.mean()), "trained_std": float(w1.std()),
+                     "l2_from_init": d, "rel_l2_from_init": d / n0 if n0 > 0 else None})
+    return rows
+
+
+def _scaling_figure(rows: list[dict]) -> Any:
+    """Per (model, dataset) column: weight std per layer at init and trained (top), relative
+    distance from init (bottom), a colour per regime."""
     groups = sorted({(x["model"], x["dataset"]) for x in rows})
     fig, axes = figure(2, len(groups), width=4.4, height=3.0)
     colors = regime_colors(x["init"] for x in rows)
@@ -215,21 +222,23 @@ def weight_scaling(ctx: StudyContext, out_dir: Path, *, regimes: tuple[str, ...]
             bottom.plot(li, [x["rel_l2_from_init"] for x in sel], color=colors[init], label=init)
         top.set_yscale("log")
         top.set_title(f"{model} · {data}", fontsize=9)
-        top.set_xlabel("layer (conv/linear, forward order)")
         top.set_ylabel("weight std")
-        top.legend(fontsize=6)
-        bottom.set_xlabel("layer (conv/linear, forward order)")
         bottom.set_ylabel("‖W − W₀‖ / ‖W₀‖")
-        bottom.legend(fontsize=6)
+        for ax in (top, bottom):
+            ax.set_xlabel("layer (conv/linear, forward order)")
+            ax.legend(fontsize=6)
     fig.suptitle("Weight scaling at init and after training (Raghu et al. 2019, §6)", fontsize=10)
-    png = save_figure(fig, out_dir / "weight-scaling.png")
+    return fig
 
+
+def _scaling_summary(rows: list[dict], skipped: list[str]) -> str:
+    """Per regime: median over layers of the init std and of the relative distance moved."""
     parts = []
     for init in sorted({x["init"] for x in rows}, key=regime_order):
         sel = [x for x in rows if x["init"] == init]
-        parts.append(f"{init} std {float(np.median([x['init_std'] for x in sel])):.3g}, "
-                     f"moved {fmt(float(np.median([x['rel_l2_from_init'] or 0 for x in sel])))}")
+        parts.append(f"{init} std {num(np.median([x['init_std'] for x in sel]), '.3g')}, "
+                     f"moved {num(np.median([x['rel_l2_from_init'] or 0 for x in sel]), '.2f')}")
     text = "Median over layers of the weight std at init and of ‖W−W₀‖/‖W₀‖ after training: " + "; ".join(parts) + "."
     if skipped:
         text += f" {len(skipped)} run(s) skipped: {skipped[0]}"
-    return csv, png, text
+    return text

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 from .._cache import SplitWriter
 from .._images import BAD_IMAGE_POLICIES, FITS, decode_into
@@ -61,6 +64,8 @@ def stat_fingerprint(paths: list[Path]) -> str:
 
 def read_csv(path: Path, required: list[str], expected: list[str]) -> pd.DataFrame:
     """Read a label CSV; a missing file or missing columns get an error listing what is expected."""
+    import pandas as pd  # imported here: 0.3 s that spec parsing need not pay
+
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found; expected a CSV with columns {', '.join(expected)}")
     try:
@@ -98,6 +103,8 @@ def parse_observations(df: pd.DataFrame, columns: list[str], path: Path) -> tupl
     """CheXpert-style label columns (1, 0, -1 or blank = not mentioned = 0) → values (N, L)
     float32 in {1, 0} and an uncertain flag (N, L) for the -1 entries. ``df.index`` must be
     the CSV row number (errors name the file line)."""
+    import pandas as pd
+
     vals = np.zeros((len(df), len(columns)), np.float32)
     for j, col in enumerate(columns):
         text = df[col].astype(str).str.strip()

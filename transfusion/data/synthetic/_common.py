@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 TEMPLATE_SEED = 20190215  # fixed: templates are part of the generator, not of the data seed
 
@@ -32,6 +31,7 @@ def smooth_noise_bank(res: int, sigma_frac: float, count: int = 8) -> np.ndarray
 
     ``sigma_frac`` is the Gaussian smoothing width as a fraction of the image size.
     """
+    from scipy import ndimage  # imported here: 0.5 s that spec parsing need not pay
     rng = np.random.default_rng(TEMPLATE_SEED + int(sigma_frac * 1e4))
     raw = rng.standard_normal((count, res, res)).astype(np.float32)
     sigma = max(0.5, sigma_frac * res)
@@ -79,6 +79,7 @@ def irregular_stamps(radius_px: int, count: int = 12, elong: float = 1.0) -> tup
 
     ``elong`` > 1 stretches them horizontally (flame shapes are then rotated by transposition).
     """
+    from scipy import ndimage  # imported here: 0.5 s that spec parsing need not pay
     rng = np.random.default_rng(TEMPLATE_SEED + 31 * radius_px + int(10 * elong))
     r = max(radius_px, 1)
     half = int(np.ceil(r * max(elong, 1.0) * 1.6 + 2))
@@ -125,6 +126,7 @@ def rasterize(points: np.ndarray, res: int, width_px: float, margin: int = 0) ->
 
     The map is (res + 2 margin) square: the image plus a ``margin`` px border on each side.
     """
+    from scipy import ndimage  # imported here: 0.5 s that spec parsing need not pay
     size = res + 2 * margin
     hit = np.zeros((size, size), bool)
     pix = np.round((points + 1) / 2 * res - 0.5).astype(np.int64) + margin

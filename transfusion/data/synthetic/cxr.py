@@ -24,7 +24,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import ndtri
 
 from ._common import (
     TEMPLATE_SEED,
@@ -60,6 +59,8 @@ def cxr_labels(n: int, balance: float, uncertain: float, seed: int) -> tuple[np.
     rng = np.random.default_rng([seed, 0xC7])
     prev = np.clip(_BASE_PREVALENCE * balance / _BASE_PREVALENCE.mean(), 0.01, 0.95)
     z = rng.standard_normal((n, 5)) @ np.linalg.cholesky(_CORR).T
+    from scipy.special import ndtri
+
     labels = (z < ndtri(prev)).astype(np.int8)
     flags = np.zeros(n * 5, bool)
     flags[rng.permutation(n * 5)[: int(round(uncertain * n * 5))]] = True
