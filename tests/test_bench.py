@@ -76,6 +76,31 @@ def test_bench_runs_grid_into_store_and_skips_done(tmp_path):
 
 
 @pytest.mark.slow
+def test_rerun_of_a_finished_suite_recomputes_nothing(tmp_path, capsys, monkeypatch):
+    out, report = tmp_path / "out", tmp_path / "report"
+    argv = ["bench", str(_suite(tmp_path)), "--out", str(out), "--report-dir", str(report), "--threads", "1"]
+    assert main(argv) == 0
+    summary, md = (out / "summary.csv").read_text(), (report / "report.md").read_text()
+    assert "(up to date)" not in capsys.readouterr().out
+    # the rerun reads the summary back and keeps the report: no statistic is recomputed
+    import transfusion.harness.summary as summary_module
+
+    def boom(*args, **kwargs):
+        raise AssertionError("summary recomputed on a finished suite")
+
+    monkeypatch.setattr(summary_module, "summary_table", boom)
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "report: " in text and "(up to date)" in text and "this command: runs 0" in text
+    assert "to do" not in text  # the progress counts only runs still to do: none
+    assert (out / "summary.csv").read_text() == summary and (report / "report.md").read_text() == md
+    # a change in the store (a run forced again) makes both current again
+    monkeypatch.undo()
+    assert main([*argv, "--force"]) == 0
+    assert "(up to date)" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_failing_run_is_recorded_and_grid_goes_on(tmp_path, capsys):
     out = tmp_path / "out"
     # 5000 training images cannot be drawn from 112: that run fails, the others finish

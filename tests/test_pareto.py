@@ -81,3 +81,27 @@ def test_cheapest_within_errors():
         cheapest_within([NAN, 1.0], [0.9, NAN], 0.01)
     with pytest.raises(ValueError, match="delta"):
         cheapest_within([1.0], [0.9], -0.01)
+
+
+def test_delta_front_keeps_noise_below_delta_from_moving_points():
+    # costs 1 < 2 < 3 (one model each) and two regimes of the cheapest model at equal cost
+    costs = [1.0, 1.0, 2.0, 3.0]
+    aucs = [0.900, 0.905, 0.908, 0.930]
+    assert pareto_front(costs, aucs).tolist() == [False, True, True, True]  # the usual front
+    d = pareto_front(costs, aucs, tolerance=0.01)
+    # equal cost within δ: both on; 2.0 beats the cheapest by < δ: off; 3.0 beats everything by > δ: on
+    assert d.tolist() == [True, True, False, True]
+    # the δ-front does not move when the scores move by less than δ / 2 each
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        jitter = rng.uniform(-0.0024, 0.0024, size=4)
+        assert pareto_front(costs, np.add(aucs, jitter), tolerance=0.01).tolist() == d.tolist()
+    with pytest.raises(ValueError, match="tolerance"):
+        pareto_front(costs, aucs, tolerance=-1)
+
+
+def test_cheapest_within_prefers_the_preferred_row_on_equal_cost():
+    costs, aucs = [1.0, 1.0, 2.0], [0.90, 0.91, 0.92]
+    assert cheapest_within(costs, aucs, 0.02) == 1
+    assert cheapest_within(costs, aucs, 0.02, prefer=[True, False, False]) == 0
+    assert cheapest_within(costs, aucs, 0.015, prefer=[True, False, False]) == 1  # 0.90 is not within δ

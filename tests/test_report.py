@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _records import run_summary
+from _records import BINARY, hand_store, noisy, run_summary, seeded, targets
 from _tiny import tiny_suite
 
 from transfusion import stats as M
 from transfusion.cli.main import main
-from transfusion.data.base import TaskSpec
 from transfusion.harness.store import Store
 from transfusion.report.build import build_report
 from transfusion.report.data import report_data
@@ -28,9 +27,6 @@ TINY = tiny_suite("tiny-report", ("random", "transfusion:1"), seeds=(0, 1),
 SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Weight sources",
             "Comparison with the paper",
             "Analysis studies", "Exported models (ONNX)", "Failed runs", "Environment", "How to read this report")
-BINARY = TaskSpec("binary", ("neg", "pos"), "pos rule")
-
-
 @pytest.fixture(scope="module")
 def bench_store(tiny_bench) -> Path:
     """A real store: 1 pretraining + 4 tiny training runs (2 regimes × 2 seeds) with costs."""
@@ -42,41 +38,7 @@ def _csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _hand_store(path: Path, runs: list[dict], *, toml: str = 'name = "hand"\n[grid]\ndataset = ["x"]\n'
-                'model = ["cbr_small"]\n[report]\nmargin = 0.01\ndelta = 0.02\n',
-                costs: list[dict] = ()) -> Path:
-    """A store written by hand. Each run: model, init, seed, scores, targets (binary task),
-    optionally dataset, status ('done'/'failed'), error."""
-    with Store(path) as store:
-        store.add_suite(toml.split('"')[1], toml, "hash-of-hand-suite")
-        for i, r in enumerate(runs):
-            spec = {"model": r["model"], "data": r.get("dataset", "synth-retina?n=400"), "init": r["init"],
-                    "seed": r.get("seed", 0), "train_size": "all", "kind": "train"}
-            rid = f"run{i:03d}"
-            store.add_runs([{"run_id": rid, "spec": spec}], suite=toml.split('"')[1])
-            if r.get("status") == "failed":
-                store.fail(rid, r["error"])
-                continue
-            ev = M.evaluate(BINARY, r["scores"], r["targets"])
-            ci = M.bootstrap_ci(BINARY, r["scores"], r["targets"], n_boot=100, seed=0)
-            summary = run_summary(model=spec["model"], data=spec["data"], init=spec["init"], seed=spec["seed"],
-                                  test_auc=ev["auc"], test_auc_ci=tuple(ci), test_auprc=ev["auprc"], test_acc=ev["acc"],
-                                  train_seconds=1.5, test_per_label_auc=ev["per_label_auc"])
-            store.finish(rid, summary, predictions={"scores": r["scores"], "targets": r["targets"]})
-        for c in costs:
-            row = {"res": 32, "in_chans": 3, "num_classes": 2, "batch": 4, "device": "cpu (test CPU, 1 thread)",
-                   "torch_ms": None, "onnx_ms": None, **c}
-            store.put_cost(f"{c['model']}|hand", row, {"cpu": "test CPU", "cores": 1, "torch": "x"})
-    return path
 
-
-def _targets(n: int = 400, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).permutation(np.arange(n) % 2)
-
-
-def _noisy(targets: np.ndarray, noise: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 1 / (1 + np.exp(-(targets * 2.0 - 1.0 + rng.normal(0, noise, len(targets)))))
 
 
 # --------------------------------------------------------------------------- the real store
@@ -116,23 +78,28 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
             assert float(row["auc_std"]) == pytest.approx(np.std(aucs, ddof=1), abs=1e-12)
             assert float(row["auprc_mean"]) == pytest.approx(np.mean([r["test_auprc"] for r in mine]))
             assert float(row["train_seconds"]) == pytest.approx(np.mean([r["train_seconds"] for r in mine]))
-            assert int(row["n_seeds"]) == 2 and row["ci_method"].startswith("two-level")
+            assert int(row["n_seeds"]) == 2 and row["ci_method"].startswith("mean ± t·SE over 2 seeds")
+            assert (float(row["auc_min"]), float(row["auc_max"])) == (min(aucs), max(aucs))
             assert float(row["auc_ci_low"]) <= float(row["auc_mean"]) <= float(row["auc_ci_high"])
             assert int(row["params"]) == cost["params"] and int(row["macs"]) == cost["macs"]
             assert float(row["torch_ms"]) == pytest.approx(cost["torch_ms"]) and row["onnx_ms"] == ""
             assert row["cost_key"] == cost["cost_key"]
             # the Markdown table shows the same numbers
-            assert f"| {model} | {init} | 2 | {np.mean(aucs):.3f} ± {np.std(aucs, ddof=1):.3f} |" in md
-        # paired rows: one per seed and the pooled mean, each with the direct computation's numbers
-        paired = _csv(out / "tables" / "paired.csv")
-        assert [r["seed"] for r in paired] == ["0", "1", "mean"]
+            assert f"| {model} | {init} | 2 | {np.mean(aucs):.3f} | {np.std(aucs, ddof=1):.3f} | " in md
+        # one comparison over the two seed pairs: two seeds do not measure training variance, no verdict
+        (pair,) = _csv(out / "tables" / "paired.csv")
+        assert (pair["regime"], pair["n_seeds"], pair["verdict"]) == ("transfusion:1", "2", "unjudged")
+        assert "n seeds 2 < 3" in pair["reason"]
+        # per-seed rows with the direct computation's paired-bootstrap numbers
+        seeds = _csv(out / "tables" / "paired_seeds.csv")
+        assert [r["seed"] for r in seeds] == ["0", "1"]
         by_seed = {(r["init"], r["seed"]): r for r in runs}
-        for r in paired[:2]:
+        for r in seeds:
             a = store.predictions(by_seed[("transfusion:1", int(r["seed"]))]["run_id"])
             b = store.predictions(by_seed[("random", int(r["seed"]))]["run_id"])
             d = M.paired_difference(BINARY, a["scores"], b["scores"], a["targets"], n_boot=200, seed=0)
             assert float(r["diff"]) == pytest.approx(d.diff) and float(r["ci_low"]) == pytest.approx(d.ci_low)
-            assert r["verdict"] == M.equivalence_verdict(d.ci_low, d.ci_high, 0.05)
+        assert float(pair["diff"]) == pytest.approx(np.mean([float(r["diff"]) for r in seeds]))
         # the weight source: the store's pretraining run with its own test AUC, used by both transfusion:1 runs
         (pre,) = store.runs(kind="pretrain")
     (src,) = _csv(out / "tables" / "sources.csv")
@@ -171,59 +138,117 @@ def test_weight_sources_flag_weak_pretraining(tmp_path):
 
 
 def test_pareto_front_and_recommendation_on_a_hand_made_case(tmp_path):
-    t = _targets()
+    t = targets()
     # AUC rises with noise falling: cbr_tiny worst, resnet50 best
     models = {"cbr_tiny": (1e9, 3.0), "cbr_small": (2e9, 0.9), "cbr_large_t": (3e9, 1.5), "resnet50": (4e9, 0.85)}
-    runs = [{"model": m, "init": "random", "scores": _noisy(t, noise, 1), "targets": t}
+    runs = [{"model": m, "init": "random", "scores": noisy(t, noise, 1), "targets": t}
             for m, (_, noise) in models.items()]
     costs = [{"model": m, "params": int(macs / 100), "macs": macs, "torch_ms": macs / 1e8} for m, (macs, _) in
              models.items()]
-    store = _hand_store(tmp_path / "s.sqlite", runs, costs=costs)
+    store = hand_store(tmp_path / "s.sqlite", runs, costs=costs)
     data = report_data(store, n_boot=50)
     auc = {r["model"]: r["auc_mean"] for r in data.summary}
     assert auc["cbr_tiny"] < auc["cbr_large_t"] < auc["cbr_small"] < auc["resnet50"]
     assert auc["resnet50"] - auc["cbr_small"] < 0.02  # within delta: cbr_small is the pick
     for measure in ("macs", "params", "torch_ms"):
         rows = {r["model"]: r for r in data.pareto if r["cost_measure"] == measure}
-        assert {m for m, r in rows.items() if r["on_front"]} == {"cbr_tiny", "cbr_small", "resnet50"}
+        # the δ-front (δ = 0.02): resnet50 beats the cheaper cbr_small by less than δ, so it is off it
+        assert {m for m, r in rows.items() if r["on_front"]} == {"cbr_tiny", "cbr_small"}
         assert [m for m, r in rows.items() if r["recommended"]] == ["cbr_small"]
     # a tighter delta recommends the best itself
     data = report_data(store, n_boot=50, delta=0.0)
     assert {r["model"] for r in data.recommendations} == {"resnet50"}
     paths = build_report(store, tmp_path / "r", n_boot=50, studies=False)
     md = paths["md"].read_text()
-    assert "by MACs: cbr_small · random" in md and "Pareto front: cbr_tiny · random; cbr_small · random; resnet50" in md
+    assert "| cbr_small · random (2 GMACs) |" in md  # the glance: cheapest within δ by MACs
+    assert "Pareto front: cbr_tiny · random; cbr_small · random." in md
     assert "GPU latency: not measured" in md
 
 
 def test_paired_intervals_and_verdicts_on_constructed_predictions(tmp_path):
-    t = _targets()
-    base = _noisy(t, 1.0, 1)
+    t = targets()
+    base = {s: noisy(t, 1.0, 10 + s) for s in range(3)}
     runs = [
-        {"model": "cbr_small", "init": "random", "scores": base, "targets": t},
-        {"model": "cbr_small", "init": "transfer", "scores": base.copy(), "targets": t},  # identical → equivalent
-        {"model": "cbr_small", "init": "meanvar", "scores": t * 0.5 + base * 0.5, "targets": t},  # much better
-        {"model": "cbr_small", "init": "gabor", "scores": _noisy(t, 6.0, 2), "targets": t},  # much worse
+        *seeded("cbr_small", "random", lambda s: {"scores": base[s], "targets": t}),
+        *seeded("cbr_small", "transfer", lambda s: {"scores": base[s].copy(), "targets": t}),  # identical
+        *seeded("cbr_small", "meanvar", lambda s: {"scores": t * 0.5 + base[s] * 0.5, "targets": t}),  # better
+        *seeded("cbr_small", "gabor", lambda s: {"scores": noisy(t, 6.0, 20 + s), "targets": t}),  # worse
     ]
-    store = _hand_store(tmp_path / "s.sqlite", runs)
+    store = hand_store(tmp_path / "s.sqlite", runs)
     data = report_data(store, n_boot=300, margin=0.01)
     rows = {r["regime"]: r for r in data.paired}
     assert set(rows) == {"transfer", "meanvar", "gabor"}
+    assert all(r["n_seeds"] == 3 and r["family_size"] == 3 for r in rows.values())
     assert rows["transfer"]["diff"] == 0 and (rows["transfer"]["ci_low"], rows["transfer"]["ci_high"]) == (0, 0)
     assert rows["transfer"]["verdict"] == "equivalent"
     assert rows["meanvar"]["verdict"] == "better" and rows["meanvar"]["ci_low"] > 0.01
     assert rows["gabor"]["verdict"] == "worse" and rows["gabor"]["ci_high"] < 0
-    for regime, scores in (("meanvar", runs[2]["scores"]), ("gabor", runs[3]["scores"])):
-        d = M.paired_difference(BINARY, scores, base, t, n_boot=300, seed=0)
-        assert (rows[regime]["diff"], rows[regime]["ci_low"], rows[regime]["ci_high"]) == pytest.approx(
-            (d.diff, d.ci_low, d.ci_high))
-    # a regime that differs by less than the margin with a tight interval: equivalent, not "better"
-    near = base + 1e-3 * t
-    store2 = _hand_store(tmp_path / "s2.sqlite", [runs[0], {**runs[1], "scores": near}])
-    r = report_data(store2, n_boot=300, margin=0.05).paired[0]
-    assert r["ci_low"] > 0 and r["ci_high"] < 0.05 and r["verdict"] == "equivalent"
+    # the interval, computed here independently: SE² = s²/n + var over test resamples of the seed mean,
+    # Welch-Satterthwaite df, simultaneous level 1 - 0.05/3
+    from scipy import stats as sps
+    from sklearn.metrics import roc_auc_score
+
+    for regime, make in (("meanvar", lambda s: t * 0.5 + base[s] * 0.5), ("gabor", lambda s: noisy(t, 6.0, 20 + s))):
+        d = np.array([roc_auc_score(t, make(s)) - roc_auc_score(t, base[s]) for s in range(3)])
+        reps = np.mean([M.bootstrap(BINARY, make(s), t, n_boot=300, seed=0).replicates
+                        - M.bootstrap(BINARY, base[s], t, n_boot=300, seed=0).replicates for s in range(3)], axis=0)
+        seed_var, test_var = d.var(ddof=1) / 3, reps.var(ddof=1)
+        se = np.sqrt(seed_var + test_var)
+        df = se ** 4 * 2 / seed_var ** 2
+        half = sps.t.ppf(1 - 0.05 / 3 / 2, df) * se
+        r = rows[regime]
+        assert r["diff"] == pytest.approx(d.mean()) and r["se"] == pytest.approx(se) and r["df"] == pytest.approx(df)
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+        assert r["level"] == pytest.approx(1 - 0.05 / 3)
+    # per-seed differences are listed, without verdicts
+    per_seed = [s for s in data.paired_seeds if s["regime"] == "meanvar"]
+    assert [s["seed"] for s in per_seed] == [0, 1, 2] and "verdict" not in per_seed[0]
     md = build_report(store, tmp_path / "r", n_boot=300, margin=0.01, studies=False)["md"].read_text()
-    assert "| cbr_small | transfer | 0 |" in md and "equivalent" in md and "better" in md and "worse" in md
+    assert "| cbr_small | transfer | 3 |" in md and "equivalent" in md and "better" in md and "worse" in md
+
+
+def test_a_single_seed_gets_no_verdict(tmp_path):
+    t = targets()
+    base = noisy(t, 1.0, 1)
+    runs = [{"model": "cbr_small", "init": "random", "scores": base, "targets": t},
+            {"model": "cbr_small", "init": "gabor", "scores": noisy(t, 6.0, 2), "targets": t}]  # clearly worse
+    store = hand_store(tmp_path / "s.sqlite", runs)
+    (row,) = report_data(store, n_boot=200, margin=0.01).paired
+    assert row["verdict"] == "unjudged" and "training variance not measured" in row["reason"]
+    assert row["ci_high"] < 0  # the test-image interval alone would have said "worse"
+    md = build_report(store, tmp_path / "r", n_boot=200, studies=False)["md"].read_text()
+    assert "0 comparison(s) judged" in md and "1 unjudged" in md
+    assert "unjudged: n seeds 1 &lt; 3: training variance not measured" in md  # '<' escaped in Markdown
+    assert "± 0.000" not in md  # a single seed shows no spread, not a zero one
+    (cell,) = [r for r in _csv(tmp_path / "r" / "tables" / "summary.csv") if r["init"] == "gabor"]
+    assert (cell["auc_std"], cell["auc_min"], cell["auc_max"]) == ("", "", "")
+    assert cell["ci_method"].startswith("one seed: bootstrap over test images only")
+
+
+def test_multiplicity_widens_each_interval_with_the_family(tmp_path):
+    """The same comparison, judged alone and in a family of five: its simultaneous interval widens
+    (level 1 − 0.05/K) and a verdict that held alone no longer holds."""
+    t = targets()
+    base = {s: noisy(t, 1.0, 10 + s) for s in range(3)}
+
+    def near(s):  # a real difference of about 3 AUC points, measured with seed-to-seed noise
+        return {"scores": noisy(t, 1.0, 50 + s) + 0.1 * t, "targets": t}
+
+    alone = hand_store(tmp_path / "a.sqlite", [*seeded("cbr_small", "random", lambda s: {"scores": base[s], "targets": t}),
+                                                *seeded("cbr_small", "transfer", near)])
+    (one,) = report_data(alone, n_boot=300, margin=0.02).paired
+    others = [seeded("cbr_small", f"transfusion:{k}", lambda s, k=k: {"scores": noisy(t, 1.0, 100 * k + s),
+                                                                      "targets": t}) for k in range(1, 5)]
+    family = hand_store(tmp_path / "f.sqlite", [*seeded("cbr_small", "random", lambda s: {"scores": base[s],
+                                                                                           "targets": t}),
+                                                 *seeded("cbr_small", "transfer", near), *sum(others, [])])
+    rows = report_data(family, n_boot=300, margin=0.02).paired
+    five = next(r for r in rows if r["regime"] == "transfer")
+    assert one["family_size"] == 1 and five["family_size"] == 5
+    assert one["level"] == pytest.approx(0.95) and five["level"] == pytest.approx(0.99)
+    assert five["diff"] == pytest.approx(one["diff"]) and five["se"] == pytest.approx(one["se"])
+    assert five["ci_high"] - five["ci_low"] > one["ci_high"] - one["ci_low"]
+    assert one["verdict"] == "better" and five["verdict"] == "inconclusive", (one, five)
 
 
 def test_two_level_interval():
@@ -240,15 +265,15 @@ def test_two_level_interval():
 
 
 def test_hostile_names_are_escaped_in_html_and_markdown(tmp_path):
-    t = _targets(200)
+    t = targets(200)
     evil_model, evil_data = "<script>alert(1)</script>", "x|y<img src=x onerror=alert(2)>"
-    runs = [{"model": evil_model, "init": "random", "dataset": evil_data, "scores": _noisy(t, 1, 1), "targets": t},
-            {"model": evil_model, "init": "tr|ansfer", "dataset": evil_data, "scores": _noisy(t, 1, 2), "targets": t},
+    runs = [{"model": evil_model, "init": "random", "dataset": evil_data, "scores": noisy(t, 1, 1), "targets": t},
+            {"model": evil_model, "init": "tr|ansfer", "dataset": evil_data, "scores": noisy(t, 1, 2), "targets": t},
             {"model": "cbr_small", "init": "random", "dataset": evil_data, "status": "failed",
              "error": "ValueError: <b>bad</b> | broken"}]
     costs = [{"model": evil_model, "params": 1000, "macs": 5e6, "torch_ms": 1.0}]
     toml = 'name = "evil"\n[grid]\ndataset = ["<script>x</script>"]\nmodel = ["nope"]\n'
-    store = _hand_store(tmp_path / "s.sqlite", runs, toml=toml, costs=costs)
+    store = hand_store(tmp_path / "s.sqlite", runs, toml=toml, costs=costs)
     paths = build_report(store, tmp_path / "r", n_boot=50, studies=False)
     html = paths["html"].read_text()
     assert "<script>" not in html and "<img src=x" not in html and "<b>bad</b>" not in html
@@ -266,13 +291,13 @@ def test_hostile_names_are_escaped_in_html_and_markdown(tmp_path):
 
 
 def test_paper_comparison_and_studies_and_failed_runs(tmp_path, monkeypatch):
-    t = _targets()
-    runs = [{"model": "resnet50", "init": "random", "scores": _noisy(t, 0.8, 1), "targets": t},
-            {"model": "resnet50", "init": "transfer", "scores": _noisy(t, 0.7, 2), "targets": t},
+    t = targets()
+    runs = [{"model": "resnet50", "init": "random", "scores": noisy(t, 0.8, 1), "targets": t},
+            {"model": "resnet50", "init": "transfer", "scores": noisy(t, 0.7, 2), "targets": t},
             {"model": "cbr_small", "init": "random", "status": "failed", "error": "TrainingDiverged: at step 3"}]
     toml = ('name = "paper-like"\n[grid]\ndataset = ["synth-retina?n=400"]\nmodel = ["resnet50"]\n'
             'init = ["random", "transfer"]\n[report]\nmargin = 0.005\ndelta = 0.005\npaper = "retina"\n')
-    store = _hand_store(tmp_path / "s.sqlite", runs, toml=toml)
+    store = hand_store(tmp_path / "s.sqlite", runs, toml=toml)
 
     # a stand-in for the studies module (issue 6): one study present, one absent
     png = tmp_path / "study.png"
@@ -310,8 +335,8 @@ def test_paper_comparison_and_studies_and_failed_runs(tmp_path, monkeypatch):
 
 def test_report_errors(tmp_path):
     assert main(["report", str(tmp_path / "nowhere")]) == 2
-    t = _targets(100)
-    store = _hand_store(tmp_path / "s.sqlite", [{"model": "cbr_small", "init": "random", "scores": t * 0.5,
+    t = targets(100)
+    store = hand_store(tmp_path / "s.sqlite", [{"model": "cbr_small", "init": "random", "scores": t * 0.5,
                                                  "targets": t}])
     assert main(["report", str(store), "--out", str(tmp_path / "r"), "--suite", "other"]) == 2
     assert main(["report", str(store), "--out", str(tmp_path / "r"), "--margin", "5"]) == 2

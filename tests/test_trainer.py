@@ -157,3 +157,26 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert "unknown model 'cbr_huge'" in capsys.readouterr().err
     assert main(["train", "inception_v3", "--data", DATA, "--out", str(tmp_path)]) == 2
     assert "at least 75 px" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_select_last_scores_the_final_weights(retina, tmp_path):
+    best = train_run(_spec(), tmp_path / "best", dataset=retina)
+    last = train_run(_spec(train={"select": "last"}), tmp_path / "last", dataset=retina)
+    assert last.best_step == last.steps == 12 and last.val_auc_best == last.curve[-1]["val_auc"]
+    final = torch.load(tmp_path / "last" / "last.pt", weights_only=True)["state_dict"]
+    chosen = torch.load(tmp_path / "last" / "best.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(final[k], chosen[k]) for k in final)
+    # the same training, so the same curve; only the scored checkpoint may differ
+    assert _strip(last.curve) == _strip(best.curve)
+    if best.best_step == 12:
+        assert last.test_auc == best.test_auc
+
+
+def test_a_later_option_at_its_default_keeps_earlier_run_ids():
+    spec = normalise_spec(RunSpec(model="cbr_small", data="synth-retina?n=480&res=32"))
+    assert "select" not in spec.identity()["train"]  # ids computed before the option existed stay valid
+    other = spec.with_(train=TrainConfig(select="last"))
+    assert other.run_id != spec.run_id and other.identity()["train"]["select"] == "last"
+    with pytest.raises(ValueError, match="select must be one of"):
+        TrainConfig(select="median")

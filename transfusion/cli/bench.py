@@ -149,19 +149,24 @@ def run(args: argparse.Namespace) -> int:
                            device=args.device, rerun_failed=args.rerun_failed, force=args.force,
                            ray_address=args.ray_address, grid=grid, on_event=progress)
     print_summary(result.summary, console)
-    from transfusion.core.files import write_csv
-    from transfusion.harness.summary import SUMMARY_COLUMNS
-
-    write_csv(out / "summary.csv", SUMMARY_COLUMNS, result.summary)
     c = result.counts
     console.print(f"{c['done']} done, {c['failed']} failed in {result.seconds / 60:.1f} min; "
                   f"summary: {_escape(out / 'summary.csv')}")
+    phases = dict(result.phases)
     if not args.no_report:
+        import time
+
         from transfusion.report.build import build_report
 
+        t0 = time.time()
         paths = build_report(result.store_path, Path(args.report_dir or Path("reports") / suite.name),
-                             suite_name=suite.name)
-        console.print(f"report: {_escape(paths['md'])}")
+                             suite_name=suite.name, reuse=True)
+        phases["report"] = time.time() - t0
+        console.print(f"report: {_escape(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
+    now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "summary", "report") if k in phases)
+    console.print(f"time (s) — this command: {now}; the suite's runs in the store: pretraining "
+                  f"{phases['pretraining']:.0f}, training {phases['training']:.0f} (outside the training loop: "
+                  f"data, model build, test scoring {phases['outside_loop']:.0f})", highlight=False)
     if c["failed"]:
         from transfusion.harness.store import Store
 

@@ -22,6 +22,7 @@ COMMANDS = (
     "pretrain",
     "analyze",
     "report",
+    "compare",
     "export",
 )
 

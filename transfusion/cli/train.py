@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transfusion.train.spec import OPTIMIZERS, SCHEDULES, RunSpec, TrainConfig
+from transfusion.train.spec import OPTIMIZERS, SCHEDULES, SELECTIONS, RunSpec, TrainConfig
 from transfusion.transfer import REGIME_FORMS
 
 from .common import emit_json
@@ -33,6 +33,8 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up as a fraction of all steps (default 0.05)")
     p.add_argument("--no-augment", action="store_true", help="turn off flip/shift augmentation")
     p.add_argument("--eval-every", type=int, metavar="STEPS", help="validation interval (default: each epoch)")
+    p.add_argument("--select", choices=SELECTIONS, default="best",
+                   help="test with the best-by-validation weights or the last ones (default best)")
     p.add_argument("--train-size", default="all", help="'all', a count (5000) or a fraction (0.1) of the training split")
     p.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation (default 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -47,7 +49,7 @@ def train_config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, steps=args.steps, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup=args.warmup,
-        augment=not args.no_augment, eval_every=args.eval_every, device=args.device, threads=args.threads,
+        augment=not args.no_augment, eval_every=args.eval_every, select=args.select, device=args.device, threads=args.threads,
         amp=args.amp, **extra,
     )
 

@@ -15,7 +15,7 @@ def num(value: Any, spec: str = ".3f", *, scale: float = 1.0) -> str:
     >>> num(0.91234), num(None), num(23_510_000, ".2f", scale=1e6)
     ('0.912', '—', '23.51')
     """
-    if value is None:
+    if value is None or value == "":
         return MISSING
     try:
         v = float(value) / scale

@@ -38,8 +38,6 @@ def profile_costs(store: Store, options: CostOptions, run_ids: list[str], *, thr
                   on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Profile the models of the done runs among ``run_ids`` that the store has no profile for;
     returns every matching profile row (with ``cost_key``). ``on_row`` sees each new row."""
-    from transfusion.cost.profile import profile_model  # torch, fvcore, onnx: only when measuring
-
     rows, seen = [], set()
     for r in store.runs(status="done", run_ids=run_ids):
         s: RunSummary = r["summary"]
@@ -49,6 +47,10 @@ def profile_costs(store: Store, options: CostOptions, run_ids: list[str], *, thr
         seen.add(key)
         cached = store.cost(str(key))
         if cached is None:
+            from transfusion.cost.profile import (
+                profile_model,  # torch, fvcore, onnx: only when measuring
+            )
+
             cached = profile_model(s.model, res=s.res, batch=options.batch, num_classes=s.num_classes,
                                    in_chans=s.in_chans, device=options.device, onnx=options.onnx,
                                    repeats=options.repeats, threads=threads)

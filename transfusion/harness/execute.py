@@ -12,15 +12,19 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from transfusion.train.spec import RunSpec
 from transfusion.train.summary import RunSummary
-from transfusion.transfer import SourceWeights, load_source, source_arch
+from transfusion.transfer import source_arch
 from transfusion.transfer.checkpoint import best_path
 
 from .store import Store, worker_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transfusion.transfer.sources import SourceWeights
 
 EventHook = Callable[[str, dict], None]
 
@@ -40,6 +44,8 @@ def resolve_source(spec: RunSpec, out_root: Path) -> SourceWeights | None:
     path = best_path(out_root / rid)
     if not path.exists():
         raise FileNotFoundError(f"pretraining run {rid} has no checkpoint at {path}; re-run the suite")
+    from transfusion.transfer.sources import load_source  # torch: only where a run executes
+
     weights = load_source(f"file:{path}", source_arch(spec.model, spec.init))
     weights.origin = f"run:{rid}"
     return weights

@@ -8,13 +8,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from transfusion.core.files import write_csv, write_text
+
 from .costs import profile_costs
 from .execute import EventHook
 from .executors import make_executor
 from .grid import Grid, expand
 from .store import STORE_NAME, Store
 from .suite import Suite
-from .summary import load_predictions, summary_table
+
+SUMMARY_NAME = "summary.csv"
+_SUMMARY_STAMP = ".summary-fingerprint"
 
 
 def default_threads(workers: int) -> int:
@@ -33,6 +37,7 @@ class BenchResult:
     summary: list[dict]
     costs: list[dict]
     seconds: float
+    phases: dict[str, float]
 
 
 def prepare_store(suite: Suite, out_dir: str | Path, *, rerun_failed: bool = False, force: bool = False,
@@ -76,21 +81,65 @@ def run_suite(
     run_executor = make_executor(executor, workers=workers, address=ray_address)
     store, grid = prepare_store(suite, out, rerun_failed=rerun_failed, force=force, grid=grid)
     threads = threads or default_threads(workers)
+    phases: dict[str, float] = {}
     try:
         counts = store.counts(grid.ids)
         if on_event:
             on_event("plan", {"todo": counts["pending"] + counts["running"], "total": len(grid.ids),
                               "finished": counts["done"] + counts["failed"]})
+        t = time.time()
         if counts["pending"] + counts["running"]:
             run_executor.run(store.path, grid, out, threads=threads, device=device, on_event=on_event)
+        phases["runs"] = time.time() - t
         train_ids = [s.run_id for s in grid.runs]
+        t = time.time()
         costs = []
         if suite.cost.enabled:
             costs = profile_costs(store, suite.cost, train_ids, threads=threads,
                                   on_row=(lambda r: on_event("cost", r)) if on_event else None)
-        runs = store.runs(run_ids=train_ids)
-        summary = summary_table(runs, store.costs(), suite.cost, load_predictions(store, runs))
+        phases["costs"] = time.time() - t
+        t = time.time()
+        summary = _summary(store, suite, train_ids, out)
+        phases["summary"] = time.time() - t
         counts = store.counts(grid.ids)
+        phases.update(_run_phases(store, grid.ids))
     finally:
         store.close()
-    return BenchResult(out / STORE_NAME, grid, counts, summary, costs, time.time() - t0)
+    return BenchResult(out / STORE_NAME, grid, counts, summary, costs, time.time() - t0, phases)
+
+
+def _summary(store: Store, suite: Suite, train_ids: list[str], out: Path) -> list[dict]:
+    """The summary rows, written to ``OUT/summary.csv``; read back from it when the store has not
+    changed since it was written (a rerun of a finished suite recomputes nothing)."""
+    from .summary import SUMMARY_COLUMNS, read_summary_csv
+
+    path, stamp = out / SUMMARY_NAME, out / _SUMMARY_STAMP
+    fingerprint = f"{store.fingerprint()} {suite.digest}"
+    if path.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return read_summary_csv(path)
+    from .summary import (  # the statistics stack: only when computing
+        load_predictions,
+        summary_table,
+    )
+
+    runs = store.runs(run_ids=train_ids)
+    rows = summary_table(runs, store.costs(), suite.cost, load_predictions(store, runs))
+    write_csv(path, SUMMARY_COLUMNS, rows)
+    write_text(stamp, fingerprint + "\n")
+    return rows
+
+
+def _run_phases(store: Store, ids: list[str]) -> dict[str, float]:
+    """Seconds spent in pretraining and training runs (claim to finish of each run's last
+    attempt), and of those the part outside the training loop (data generation or loading, model
+    build and initialisation, test scoring) — read from the store, so a resumed suite counts
+    every run once."""
+    out = {"pretraining": 0.0, "training": 0.0, "outside_loop": 0.0}
+    for r in store.runs(run_ids=ids):
+        if r["status"] != "done" or r["started_at"] is None or r["finished_at"] is None:
+            continue
+        total = r["finished_at"] - r["started_at"]
+        out["pretraining" if r["kind"] == "pretrain" else "training"] += total
+        if r["summary"] is not None:
+            out["outside_loop"] += max(0.0, total - r["summary"].wall_seconds)
+    return out

@@ -282,6 +282,20 @@ class Store:
             rows = [r for r in rows if r["run_id"] in keep]
         return rows
 
+    def fingerprint(self) -> str:
+        """A short hash of everything a summary or report is computed from (runs and their
+        statuses and finish times, costs, exports, suites): equal fingerprints, equal results."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for query in ("SELECT run_id, status, finished_at, attempts FROM runs ORDER BY run_id",
+                      "SELECT key, measured_at FROM costs ORDER BY key",
+                      "SELECT export_id, created_at FROM exports ORDER BY export_id",
+                      "SELECT name, hash FROM suites ORDER BY name, hash"):
+            for row in self._db.execute(query):
+                h.update(repr(tuple(row)).encode())
+        return h.hexdigest()[:16]
+
     def counts(self, run_ids: Iterable[str] | None = None) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)
         for r in self.runs(run_ids=run_ids):

@@ -4,20 +4,23 @@ the AUC over its seeds beside the cost profile. ``transfusion bench`` prints it 
 
 Per row: ``auc_mean`` over seeds; ``auc_std`` (ddof 1) and ``auc_min`` / ``auc_max`` — the
 seed-to-seed spread, empty for one seed; a 95% interval ``auc_ci_low`` / ``auc_ci_high`` whose
-``ci_method`` says what it covers (one seed: the run's bootstrap over test images; several
-seeds: a two-level bootstrap over test images and seeds); cost columns from the profile of the
-row's model at its resolution (see :data:`transfusion.cost.COST_COLUMNS`).
+``ci_method`` says what it covers — one seed: the run's bootstrap over test images (training
+variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``
+(:func:`transfusion.stats.seed_estimate`; ``auc_se_test``, ``auc_se`` and the degrees of freedom
+``auc_df`` are columns too); cost columns from the profile of the row's model at its resolution
+(see :data:`transfusion.cost.COST_COLUMNS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from transfusion import stats
-from transfusion.stats.seeds import aligned_replicates, same_targets, two_level_interval
+from transfusion.stats.seeds import ReplicateCache, seed_estimate
 from transfusion.train.summary import RunSummary
 
 from .costs import cost_key_of, match_costs
@@ -28,10 +31,29 @@ BASELINE = "random"
 
 SUMMARY_COLUMNS = (
     "dataset", "task", "train_size", "model", "init", "n_seeds", "n_failed", "auc_mean", "auc_std", "auc_min",
-    "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auprc_mean", "acc_mean", "res_px", "params", "macs",
+    "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auc_se_test", "auc_se", "auc_df", "auprc_mean", "acc_mean", "res_px", "params", "macs",
     "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "train_seconds", "steps_to_target", "cost_key",
     "gpu_cost_key", "run_ids",
 )
+
+
+def read_summary_csv(path: str | Path) -> list[dict]:
+    """Rows written by :func:`transfusion.core.files.write_csv` from :func:`summary_table`, with
+    numbers as numbers and empty cells as ``None``."""
+    import csv
+
+    def value(text: str) -> Any:
+        if text == "":
+            return None
+        for cast in (int, float):
+            try:
+                return cast(text)
+            except ValueError:
+                pass
+        return text
+
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        return [{k: (v if k in _TEXT_COLUMNS else value(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def ordered(values: Iterable[str], first: str | None = None) -> list[str]:
@@ -54,16 +76,21 @@ def load_predictions(store: Store, runs: Iterable[dict]) -> dict[str, dict | Non
             if r["status"] == "done" and r["kind"] == "train"}
 
 
+_TEXT_COLUMNS = {"dataset", "task", "train_size", "model", "init", "ci_method", "cost_key", "gpu_cost_key", "run_ids"}
+
+
 def _mean(values: Iterable[Any]) -> float | None:
     vals = [float(v) for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
 
 
 def summary_table(runs: list[dict], costs: list[dict], cost_options: CostOptions | None,
-                  predictions: dict[str, dict | None], *, n_boot: int = 1000, level: float = 0.95,
-                  seed: int = 0) -> list[dict]:
+                  predictions: dict[str, dict | None] | ReplicateCache, *, level: float = 0.95) -> list[dict]:
     """Rows with the columns of :data:`SUMMARY_COLUMNS` for the training runs among ``runs`` (store
-    rows), in grid order: datasets and models as they first appear, ``random`` first."""
+    rows), in grid order: datasets and models as they first appear, ``random`` first.
+    ``predictions``: the runs' test predictions, or a :class:`~transfusion.stats.seeds.ReplicateCache`
+    of them (shared with other tables)."""
+    cache = predictions if isinstance(predictions, ReplicateCache) else ReplicateCache(predictions)
     train = [r for r in runs if r["kind"] == "train"]
     cells: dict[tuple, list[dict]] = {}
     for r in train:
@@ -77,12 +104,12 @@ def summary_table(runs: list[dict], costs: list[dict], cost_options: CostOptions
             for init in inits:
                 group = cells.get((data, size, model, init))
                 if group:
-                    out.append(_row(group, costs, cost_options, predictions, n_boot=n_boot, level=level, seed=seed))
+                    out.append(_row(group, costs, cost_options, cache, level=level))
     return out
 
 
-def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None, predictions: dict, *,
-         n_boot: int, level: float, seed: int) -> dict:
+def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None, cache: ReplicateCache, *,
+         level: float) -> dict:
     data, size, model, init = cell_key(group[0])
     done = [r for r in group if r["status"] == "done" and r["summary"] is not None]
     aucs = [r["test_auc"] for r in done if r["test_auc"] is not None]
@@ -109,33 +136,27 @@ def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None,
         row.update(torch_ms=cpu.get("torch_ms"), onnx_ms=cpu.get("onnx_ms"), cost_key=cpu["cost_key"])
     if gpu is not None:
         row.update(gpu_ms=gpu.get("gpu_ms"), gpu_amp_ms=gpu.get("gpu_amp_ms"), gpu_cost_key=gpu["cost_key"])
-    row.update(_interval([r for r in done if r["test_auc"] is not None], predictions, n_boot=n_boot, level=level,
-                         seed=seed))
+    row.update(_interval([r for r in done if r["test_auc"] is not None], cache, level=level))
     return row
 
 
-def _interval(with_auc: list[dict], predictions: dict, *, n_boot: int, level: float, seed: int) -> dict:
-    """``auc_ci_low``, ``auc_ci_high`` and ``ci_method`` of a cell's runs."""
+def _interval(with_auc: list[dict], cache: ReplicateCache, *, level: float) -> dict:
+    """``auc_ci_low``, ``auc_ci_high``, ``ci_method`` and the standard errors of a cell's runs."""
     if not with_auc:
         return {}
     task = with_auc[0]["summary"].task
-    if len(with_auc) == 1:
-        r = with_auc[0]
-        ci = r["summary"].test_auc_ci
-        if ci:
-            return {"auc_ci_low": ci[0], "auc_ci_high": ci[1], "ci_method": "run's bootstrap over test images"}
-        p = predictions.get(r["run_id"])
-        if p is None:
-            return {"ci_method": "unavailable: predictions missing"}
-        lo, hi = stats.bootstrap_ci(task, p["scores"], p["targets"], p["mask"], n_boot=n_boot, level=level, seed=seed)
-        return {"auc_ci_low": lo, "auc_ci_high": hi, "ci_method": f"bootstrap over test images ({n_boot})"}
-    ps = [predictions.get(r["run_id"]) for r in with_auc]
-    if any(p is None for p in ps):
-        return {"ci_method": "unavailable: predictions missing"}
-    if not same_targets(ps):
-        return {"ci_method": "unavailable: seeds scored on different test images"}
     try:
-        lo, hi = two_level_interval(aligned_replicates(task, ps, n_boot=n_boot, seed=seed), level=level, seed=seed)
+        reps = cache.replicates([r["run_id"] for r in with_auc], task)
     except (stats.UndefinedMetricError, ValueError) as exc:
         return {"ci_method": f"unavailable: {exc}"}
-    return {"auc_ci_low": lo, "auc_ci_high": hi, "ci_method": f"two-level bootstrap: test images × seeds ({n_boot})"}
+    est = seed_estimate([r["test_auc"] for r in with_auc], reps)
+    out = {"auc_se_test": est.se_test, "auc_se": est.se, "auc_df": est.df}
+    if est.n_seeds == 1:
+        ci = with_auc[0]["summary"].test_auc_ci
+        lo, hi = ci if ci else tuple(np.quantile(reps[0], [(1 - level) / 2, (1 + level) / 2]))
+        return out | {"auc_ci_low": float(lo), "auc_ci_high": float(hi),
+                      "ci_method": "one seed: bootstrap over test images only (training variance not measured)"}
+    lo, hi = est.interval(level)
+    return out | {"auc_ci_low": lo, "auc_ci_high": hi,
+                  "ci_method": f"mean ± t·SE over {est.n_seeds} seeds (SE² = seed variance / n + test-image "
+                               f"bootstrap variance, {cache.n_boot} resamples)"}

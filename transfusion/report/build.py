@@ -8,17 +8,19 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from pathlib import Path
 from typing import Any
 
 from transfusion.core.files import write_csv, write_text
 from transfusion.core.machine import library_versions, machine_info
+from transfusion.harness.store import Store, store_file
 from transfusion.harness.summary import SUMMARY_COLUMNS
 
 from . import appendix as A
 from . import document as D
 from . import sections as S
-from .data import PAIRED_COLUMNS, PARETO_COLUMNS, ReportData, report_data
+from .data import PAIRED_COLUMNS, PARETO_COLUMNS, SEED_COLUMNS, ReportData, report_data
 
 
 def environment() -> dict[str, Any]:
@@ -41,6 +43,18 @@ def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None) -> t
         return [], f"the analysis studies failed: {type(exc).__name__}: {exc}"
 
 
+_STAMP = ".store-fingerprint"
+
+
+def _stamp(store_path: str | Path, **options: Any) -> str:
+    """What a report is a function of: the store's contents, the options and this version."""
+    from transfusion import __version__
+
+    with Store(store_file(store_path)) as store:
+        fingerprint = store.fingerprint()
+    return json.dumps({"store": fingerprint, "version": __version__, **options}, sort_keys=True, default=str)
+
+
 def build_report(
     store_path: str | Path,
     out_dir: str | Path,
@@ -51,18 +65,27 @@ def build_report(
     n_boot: int = 1000,
     level: float = 0.95,
     studies: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Path]:
     """Write the report of ``store_path`` (a store file or its folder) into ``out_dir``.
 
     Returns paths: ``md``, ``html``, ``figures`` and ``tables`` (folders). ``margin`` (the
     equivalence margin) and ``delta`` (the recommendation's tolerance) are in AUC units and
     default to the suite's ``[report]`` table; ``studies=False`` skips the analysis studies.
+    ``reuse=True`` returns the existing report untouched when it was written from the same store
+    contents with the same options (``transfusion bench`` on a finished suite).
     The figures, tables (and, with studies, studies) folders are emptied of the ``.png`` and
     ``.csv`` files of an earlier report first, so none of its stale figures survive.
     """
-    data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
     out = Path(out_dir)
     figs, tabs = out / "figures", out / "tables"
+    paths = {"md": out / "report.md", "html": out / "report.html", "figures": figs, "tables": tabs}
+    stamp = _stamp(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level,
+                   studies=studies)
+    if reuse and all(p.exists() for p in paths.values()) and (out / _STAMP).is_file() \
+            and (out / _STAMP).read_text().strip() == stamp:
+        return paths | {"reused": out / _STAMP}
+    data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
     for d in (figs, tabs, *((out / "studies",) if studies else ())):
         d.mkdir(parents=True, exist_ok=True)
         for old in (*d.glob("*.png"), *d.glob("*.csv")):
@@ -75,7 +98,8 @@ def build_report(
     html_path = out / "report.html"
     write_text(md, D.render_markdown(doc, out))
     write_text(html_path, D.render_html(doc, out))
-    return {"md": md, "html": html_path, "figures": figs, "tables": tabs}
+    write_text(out / _STAMP, stamp + "\n")
+    return paths
 
 
 def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: list, study_err: str | None,
@@ -86,6 +110,7 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
     doc = D.Doc(title, subtitle=sub)
     summary_csv = write_csv(tabs / "summary.csv", SUMMARY_COLUMNS, data.summary)
     paired_csv = write_csv(tabs / "paired.csv", PAIRED_COLUMNS, data.paired)
+    write_csv(tabs / "paired_seeds.csv", SEED_COLUMNS, data.paired_seeds)
     pareto_csv = write_csv(tabs / "pareto.csv", PARETO_COLUMNS, data.pareto)
 
     doc.sections.append(S.glance(data))

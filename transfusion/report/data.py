@@ -4,11 +4,16 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
 
 * **Summary rows** — :func:`transfusion.harness.summary.summary_table`: AUC over seeds, its
   spread and a 95% interval beside the cost profile.
-* **Regime − random** — for every (dataset, model, train size, seed) with a ``random`` run:
-  :func:`transfusion.stats.paired_difference` (paired bootstrap: the same resampled test images
-  for both runs) and :func:`~transfusion.stats.equivalence_verdict` with the margin. With
-  several seeds, a pooled row (seed ``mean``) averages the per-seed differences inside each
-  replicate and resamples seed pairs (two-level).
+* **Regime − random** — one comparison per dataset × train size × model × regime, over the seeds
+  both the regime and ``random`` ran (paired by seed, scored on the same test images): the mean
+  per-seed AUC difference with ``SE² = s²/n + SE_test²`` and Student's t
+  (:func:`transfusion.stats.seed_estimate`). The comparisons of one dataset × train size form a
+  family: each is read from a simultaneous interval at ``1 − 0.05 / K`` (Bonferroni over the
+  family's K judged comparisons, :func:`transfusion.stats.family_level`), so that all of a
+  family's verdicts hold together at 5%. A comparison with fewer than
+  :data:`transfusion.stats.MIN_SEEDS` seed pairs is ``unjudged`` — one seed measures the test
+  sample, not the training variance. Per-seed differences with their test-image intervals are
+  listed too (``paired_seeds.csv``), without verdicts.
 * **Pareto front / recommendation** — per dataset and train size, over the rows' mean AUC and
   each cost measure: :func:`.pareto.pareto_front` and :func:`.pareto.cheapest_within` with
   ``delta``.
@@ -26,7 +31,8 @@ from transfusion import stats
 from transfusion.harness.store import Store, store_file
 from transfusion.harness.suite import CostOptions, ReportOptions, SuiteError, parse_suite, tomllib
 from transfusion.harness.summary import BASELINE, cell_key, load_predictions, ordered, summary_table
-from transfusion.stats.seeds import aligned_replicates, same_targets, two_level_interval
+from transfusion.stats.seeds import MIN_SEEDS, ReplicateCache, seed_estimate
+from transfusion.transfer import parse_regime
 
 from .costs import COST_MEASURES
 from .paper import paper_table
@@ -36,9 +42,12 @@ from .pareto import cheapest_within, pareto_front
 WEAK_SOURCE_AUC = 0.6
 
 PAIRED_COLUMNS = (
-    "dataset", "train_size", "model", "regime", "baseline", "seed", "n_test", "auc_regime", "auc_baseline",
-    "diff", "ci_low", "ci_high", "margin", "verdict", "method", "n_boot", "note",
+    "dataset", "train_size", "model", "regime", "baseline", "n_seeds", "seeds", "n_test", "auc_regime",
+    "auc_baseline", "diff", "diff_sd", "diff_min", "diff_max", "se_test", "se", "df", "level", "ci_low", "ci_high",
+    "margin", "family_size", "verdict", "reason", "note",
 )
+SEED_COLUMNS = ("dataset", "train_size", "model", "regime", "seed", "auc_regime", "auc_baseline", "diff",
+                "ci_low", "ci_high")
 PARETO_COLUMNS = (
     "dataset", "train_size", "cost_measure", "model", "init", "cost", "auc_mean", "on_front", "recommended",
     "delta",
@@ -107,6 +116,7 @@ class ReportData:
     costs: list[dict]
     exports: list[dict]
     per_label: list[dict] = field(default_factory=list)
+    paired_seeds: list[dict] = field(default_factory=list)
     datasets: list[tuple[str, str]] = field(default_factory=list)  # (dataset, train size) in order
     train_devices: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
@@ -145,27 +155,29 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
     sources = _source_rows(runs, train)
     weak = {r["source"]: r for r in sources if r["weak"]}
     datasets = ordered((r["dataset"], str(r["train_size"])) for r in train)
-    summary = summary_table(train, costs, suite.cost, preds, n_boot=n_boot, level=level, seed=seed)
-    per_label, paired = [], []
+    cache = ReplicateCache(preds, n_boot=n_boot, seed=seed)
+    summary = summary_table(train, costs, suite.cost, cache, level=level)
     cells: dict[tuple, list[dict]] = {}
     for r in done:
         cells.setdefault(cell_key(r), []).append(r)
+    models, inits = ordered(r["model"] for r in train), ordered((r["init"] for r in train), BASELINE)
+    per_label, paired, paired_seeds = [], [], []
     for data, size in datasets:
-        for model in ordered(r["model"] for r in train):
-            group = {init: cells.get((data, size, model, init), []) for init in ordered((r["init"] for r in train),
-                                                                                         BASELINE)}
-            for init, rows in group.items():
-                if rows and rows[0]["summary"].task.kind == "multilabel":
-                    per_label.append(_per_label_row(data, size, model, init, rows))
-            paired += _paired_rows(data, size, model, group, preds, margin=margin, n_boot=n_boot, level=level,
-                                   seed=seed, weak=weak)
+        family = []
+        for model in models:
+            group = {init: cells.get((data, size, model, init), []) for init in inits}
+            per_label += [_per_label_row(data, size, model, init, rows) for init, rows in group.items()
+                          if rows and rows[0]["summary"].task.kind == "multilabel"]
+            family += _comparisons(data, size, model, group, cache, weak)
+        paired += _judge_family(family, margin=margin, level=level)
+        paired_seeds += [s for c in family for s in c.pop("_seeds")]
     pareto, recs = _pareto(summary, datasets, delta)
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
                       _paper_rows(suite, summary), [_status_row(r) for r in runs if r["status"] == "failed"],
                       [_status_row(r) | {"error": ""} for r in runs if r["status"] in ("pending", "running")],
-                      costs, exports, per_label, datasets, devices, sources)
+                      costs, exports, per_label, paired_seeds, datasets, devices, sources)
 
 
 def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
@@ -207,62 +219,69 @@ def _per_label_row(data: str, size: str, model: str, init: str, rows: list[dict]
     return out
 
 
-def _paired_rows(data: str, size: str, model: str, group_runs: dict[str, list[dict]], preds: dict, *,
-                 margin: float, n_boot: int, level: float, seed: int, weak: dict | None = None) -> list[dict]:
-    base_runs = {r["seed"]: r for r in group_runs.get(BASELINE, [])}
+def _comparisons(data: str, size: str, model: str, group: dict[str, list[dict]], cache: ReplicateCache,
+                 weak: dict) -> list[dict]:
+    """One comparison per regime of ``model`` against its ``random`` runs (paired by seed), each
+    with its seed estimate (not yet judged: that needs the whole family) and per-seed rows."""
+    base = {r["seed"]: r for r in group.get(BASELINE, [])}
     out = []
-    for init, rows in group_runs.items():
+    for init, rows in group.items():
         if init == BASELINE or not rows:
             continue
-        common = dict(dataset=data, train_size=size, model=model, regime=init, baseline=BASELINE, margin=margin)
-        pairs = []
-        for r in rows:
-            row = dict.fromkeys(PAIRED_COLUMNS)
-            w = (weak or {}).get(r.get("source"))
-            row.update(common, seed=r["seed"], auc_regime=r["test_auc"],
-                       note=f"weak source (its test AUC {w['test_auc']:.3f})" if w else "")
-            b = base_runs.get(r["seed"])
-            pa, pb = preds.get(r["run_id"]), preds.get(b["run_id"]) if b else None
-            if b is None:
-                row.update(verdict="n/a", note=f"no {BASELINE} run with seed {r['seed']} to pair with")
-            elif pa is None or pb is None:
-                row.update(verdict="n/a", note="predictions missing from the store")
-            elif not same_targets([pa, pb]):
-                row.update(verdict="n/a", note="the two runs were scored on different test images")
-            else:
-                task = r["summary"].task
-                row.update(auc_baseline=b["test_auc"], n_test=len(pa["targets"]))
-                try:
-                    d = stats.paired_difference(task, pa["scores"], pb["scores"], pa["targets"], pa["mask"],
-                                                metric="auc", n_boot=n_boot, level=level, seed=seed)
-                    row.update(diff=d.diff, ci_low=d.ci_low, ci_high=d.ci_high, method=d.method, n_boot=d.n_boot,
-                               verdict=stats.equivalence_verdict(d.ci_low, d.ci_high, margin))
-                    pairs.append((task, pa, pb))
-                except stats.UndefinedMetricError as exc:
-                    row.update(verdict="n/a", note=str(exc))
+        row = dict.fromkeys(PAIRED_COLUMNS)
+        row.update(dataset=data, train_size=size, model=model, regime=init, baseline=BASELINE, _seeds=[],
+                   _estimate=None)
+        w = weak.get(rows[0].get("source"))
+        notes = [f"weak source (its test AUC {w['test_auc']:.3f})"] if w else []
+        pairs = [(r, base[r["seed"]]) for r in sorted(rows, key=lambda r: r["seed"]) if r["seed"] in base]
+        unpaired = sorted(r["seed"] for r in rows if r["seed"] not in base)
+        if unpaired:
+            notes.append(f"no {BASELINE} run with seed(s) {', '.join(map(str, unpaired))} to pair with")
+        row["note"] = "; ".join(notes)
+        if not pairs:
+            row.update(verdict="n/a", reason=f"no seed with both a {init} and a {BASELINE} run")
             out.append(row)
-        if len(pairs) > 1:
-            out.append(_pooled_pair_row(common, pairs, margin=margin, n_boot=n_boot, level=level, seed=seed))
+            continue
+        task = pairs[0][0]["summary"].task
+        try:
+            ra = cache.replicates([a["run_id"] for a, _ in pairs], task)
+            rb = cache.replicates([b["run_id"] for _, b in pairs], task)
+            cache.replicates([pairs[0][0]["run_id"], pairs[0][1]["run_id"]], task)  # same test rows on both sides
+        except (stats.UndefinedMetricError, ValueError) as exc:
+            row.update(verdict="n/a", reason=str(exc))
+            out.append(row)
+            continue
+        diffs = [a["test_auc"] - b["test_auc"] for a, b in pairs]
+        est = seed_estimate(diffs, ra - rb)
+        for (a, b), d, reps in zip(pairs, diffs, ra - rb):
+            lo, hi = np.quantile(reps, [0.025, 0.975])
+            row["_seeds"].append({"dataset": data, "train_size": size, "model": model, "regime": init,
+                                  "seed": a["seed"], "auc_regime": a["test_auc"], "auc_baseline": b["test_auc"],
+                                  "diff": d, "ci_low": float(lo), "ci_high": float(hi)})
+        row.update(_estimate=est, n_seeds=est.n_seeds, seeds=" ".join(str(a["seed"]) for a, _ in pairs),
+                   n_test=len(cache.predictions[pairs[0][0]["run_id"]]["targets"]),
+                   auc_regime=float(np.mean([a["test_auc"] for a, _ in pairs])),
+                   auc_baseline=float(np.mean([b["test_auc"] for _, b in pairs])), diff=est.mean,
+                   diff_sd=est.sd_seeds, diff_min=est.min, diff_max=est.max, se_test=est.se_test, se=est.se,
+                   df=est.df if np.isfinite(est.df) else None)
+        out.append(row)
     return out
 
 
-def _pooled_pair_row(common: dict, pairs: list[tuple], *, margin: float, n_boot: int, level: float,
-                     seed: int) -> dict:
-    task = pairs[0][0]
-    row = dict.fromkeys(PAIRED_COLUMNS)
-    row.update(common, seed="mean", n_test=len(pairs[0][1]["targets"]), note=f"{len(pairs)} seed pairs")
-    if not same_targets([p for _, pa, pb in pairs for p in (pa, pb)]):
-        row.update(verdict="n/a", note="seeds scored on different test images")
-        return row
-    ra = aligned_replicates(task, [pa for _, pa, _ in pairs], n_boot=n_boot, seed=seed)
-    rb = aligned_replicates(task, [pb for _, _, pb in pairs], n_boot=n_boot, seed=seed)
-    lo, hi = two_level_interval(ra - rb, level=level, seed=seed)
-    da = [stats.evaluate(task, pa["scores"], pa["targets"], pa["mask"])["auc"] for _, pa, _ in pairs]
-    db = [stats.evaluate(task, pb["scores"], pb["targets"], pb["mask"])["auc"] for _, _, pb in pairs]
-    row.update(auc_regime=float(np.mean(da)), auc_baseline=float(np.mean(db)), diff=float(np.mean(da) - np.mean(db)),
-               ci_low=lo, ci_high=hi, n_boot=n_boot, method="paired two-level bootstrap (test images × seed pairs)",
-               verdict=stats.equivalence_verdict(lo, hi, margin))
-    return row
+def _judge_family(family: list[dict], *, margin: float, level: float) -> list[dict]:
+    """Verdicts for one dataset × train size: simultaneous intervals over the comparisons with at
+    least :data:`~transfusion.stats.MIN_SEEDS` seed pairs (Bonferroni), the others unjudged."""
+    judged = [c for c in family if c["_estimate"] is not None and c["_estimate"].n_seeds >= MIN_SEEDS]
+    judged_ids = {id(c) for c in judged}
+    fam_level = stats.family_level(len(judged), 1 - level) if judged else level
+    for c in family:
+        est = c.pop("_estimate")
+        if est is None:
+            continue
+        j = stats.judge(est, margin, level=fam_level if id(c) in judged_ids else level)
+        c.update(ci_low=j.ci_low, ci_high=j.ci_high, level=j.level, margin=margin, verdict=j.verdict,
+                 reason=j.reason, family_size=len(judged))
+    return family
 
 
 def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) -> tuple[list[dict], list[dict]]:
@@ -275,8 +294,8 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) 
                 continue
             costs = [float(r[m.key]) for r in pts]
             aucs = [float(r["auc_mean"]) for r in pts]
-            front = pareto_front(costs, aucs)
-            rec = cheapest_within(costs, aucs, delta)
+            front = pareto_front(costs, aucs, tolerance=delta)
+            rec = cheapest_within(costs, aucs, delta, prefer=[_from_scratch(r["init"]) for r in pts])
             best = int(np.argmax(aucs))
             for i, r in enumerate(pts):
                 rows.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": r["model"],
@@ -288,6 +307,14 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) 
                          "best_cost": costs[best], "delta": delta,
                          "front": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(front)]})
     return rows, recs
+
+
+def _from_scratch(init: str) -> bool:
+    """Whether a regime needs no pretrained weights (an unparseable one counts as needing them)."""
+    try:
+        return not parse_regime(init).needs_source
+    except ValueError:
+        return False
 
 
 def _paper_rows(suite: SuiteInfo, summary: list[dict]) -> list[dict]:

@@ -34,17 +34,22 @@ def _as_pair(
 
 
 def pareto_front(
-    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray
+    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, *, tolerance: float = 0.0
 ) -> np.ndarray:
     """Mask (n,) bool of the points not dominated by any other point.
 
-    Point j dominates i when cost_j <= cost_i and score_j >= score_i with at least one of the
-    two strict. Ties: points with identical (cost, score) do not dominate each other, so all
-    copies of a front point are on the front; of several points with the same cost only those
-    with the highest score can be on it (and of several with the same score, only the
-    cheapest). Points with a NaN cost or score are excluded (False) and dominate nothing.
-    An empty input gives an empty mask.
+    Point j dominates i when it is cheaper and not worse by more than ``tolerance``
+    (cost_j < cost_i and score_j >= score_i − tolerance), or no dearer and better by more than
+    ``tolerance`` (cost_j <= cost_i and score_j > score_i + tolerance). With ``tolerance = 0``
+    this is the usual front (at least as good on both, better on one). A positive tolerance
+    (score units, e.g. the report's δ) gives the *δ-front*: a dearer point earns its place only
+    by beating every cheaper one by more than δ, and points of equal cost within δ of each other
+    are on it together — so noise smaller than δ cannot move a point on or off it.
+    Points with a NaN cost or score are excluded (False) and dominate nothing; identical points
+    do not dominate each other. An empty input gives an empty mask.
     """
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0 (in score units), got {tolerance}")
     c, s = _as_pair(costs, scores)
     ok = ~(np.isnan(c) | np.isnan(s))
     front = np.zeros(c.shape, dtype=bool)
@@ -52,25 +57,28 @@ def pareto_front(
     if idx.size == 0:
         return front
     cc, ss = c[idx], s[idx]
-    # dominated[i] = any j: (c_j <= c_i, s_j >= s_i) and (c_j < c_i or s_j > s_i); O(n²) memory,
-    # fine for the tens to thousands of rows a report holds.
-    le = cc[None, :] <= cc[:, None]
-    ge = ss[None, :] >= ss[:, None]
-    strict = (cc[None, :] < cc[:, None]) | (ss[None, :] > ss[:, None])
-    dominated = np.any(le & ge & strict, axis=1)
+    # row i, column j: does j dominate i? O(n²) memory, fine for the rows a report holds
+    cheaper = cc[None, :] < cc[:, None]
+    no_dearer = cc[None, :] <= cc[:, None]
+    tol = tolerance + _DELTA_TOL if tolerance > 0 else 0.0
+    not_worse = ss[None, :] >= ss[:, None] - tol
+    better = ss[None, :] > ss[:, None] + tol
+    dominated = np.any((cheaper & not_worse) | (no_dearer & better), axis=1)
     front[idx] = ~dominated
     return front
 
 
 def cheapest_within(
-    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, delta: float
+    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, delta: float,
+    *, prefer: Sequence[bool] | np.ndarray | None = None,
 ) -> int:
     """Index of the cheapest model whose score is >= best score − ``delta``.
 
-    ``delta`` (>= 0) is in score units (AUC: 0.005 = 0.5 AUC points). Ties in cost go to the
-    higher score, then to the lower index; the result is therefore always on the Pareto front.
-    Rows with a NaN cost or score are ignored. Raises ``ValueError`` on empty input or when
-    no row has both a cost and a score.
+    ``delta`` (>= 0) is in score units (AUC: 0.005 = 0.5 AUC points). Ties in cost go to a
+    ``prefer``-red row (the report prefers regimes that need no pretrained weights), then to the
+    higher score, then to the lower index; without ``prefer`` the result is always on the Pareto
+    front. Rows with a NaN cost or score are ignored. Raises ``ValueError`` on empty input or
+    when no row has both a cost and a score.
     """
     c, s = _as_pair(costs, scores)
     if c.size == 0:
@@ -82,6 +90,9 @@ def cheapest_within(
         raise ValueError(f"none of the {c.size} models has both a cost and a score (all NaN)")
     best = s[ok].max()
     eligible = np.flatnonzero(ok & (s >= best - delta - _DELTA_TOL))
-    # lexsort: last key is primary — cost ascending, then score descending, then index
-    order = np.lexsort((eligible, -s[eligible], c[eligible]))
+    pref = np.zeros(c.shape, dtype=bool) if prefer is None else np.asarray(prefer, dtype=bool)
+    if pref.shape != c.shape:
+        raise ValueError(f"prefer must have the shape of costs {c.shape}, got {pref.shape}")
+    # lexsort: last key is primary — cost ascending, then preferred first, then score descending, then index
+    order = np.lexsort((eligible, -s[eligible], ~pref[eligible], c[eligible]))
     return int(eligible[order[0]])

@@ -108,26 +108,33 @@ def paired_difference_plot(
     *,
     margin: float,
     title: str,
+    seed_diffs: Sequence[Sequence[float]] | None = None,
 ) -> Path:
-    """Forest plot of regime − random AUC differences (AUC points) with their intervals and the
-    equivalence band ±margin shaded."""
+    """Forest plot of regime − random AUC differences (AUC points): each comparison's mean with its
+    interval, its seed pairs' differences as small dots beside it (``seed_diffs``, one list per
+    comparison), the equivalence band ±margin shaded."""
     path = Path(path)
-    colors = {"equivalent": "C2", "better": "C0", "worse": "C3", "inconclusive": "C7"}
+    colors = {"equivalent": "C2", "better": "C0", "worse": "C3", "inconclusive": "C7", "unjudged": "C1"}
     fig, ax = _figure(7.2, 0.9 + 0.32 * max(len(labels), 1))
     y = np.arange(len(labels))[::-1]
     d = np.asarray(diffs) * 100
     lo, hi = np.asarray(lows) * 100, np.asarray(highs) * 100
     ax.axvspan(-margin * 100, margin * 100, color="C2", alpha=0.12, lw=0)
     ax.axvline(0, color="black", lw=0.8)
-    for yi, di, li, hi_, v in zip(y, d, lo, hi, verdicts):
+    for i, (yi, di, li, hi_, v) in enumerate(zip(y, d, lo, hi, verdicts)):
         ax.errorbar([di], [yi], xerr=[[di - li], [hi_ - di]], fmt="o", color=colors.get(v, "C7"), capsize=3)
+        if seed_diffs is not None and seed_diffs[i]:
+            s = np.asarray(seed_diffs[i], dtype=float) * 100
+            ax.scatter(s, np.full(s.shape, yi - 0.22), s=9, color=colors.get(v, "C7"), alpha=0.8, zorder=3)
     ax.set_yticks(y, [plot_text(s) for s in labels], fontsize=7.5)
-    ax.set_xlabel("AUC difference, regime − random (AUC points, 95% paired-bootstrap interval)")
+    ax.set_xlabel("AUC difference, regime − random (AUC points; interval of the mean, dots: seed pairs)")
     ax.set_title(plot_text(title), fontsize=10)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Line2D([], [], color=c, marker="o", ls="", label=v) for v, c in colors.items() if v in set(verdicts)]
+    if seed_diffs is not None:
+        handles.append(Line2D([], [], color="dimgrey", marker="o", ms=3, ls="", label="one seed pair"))
     handles.append(Patch(color="C2", alpha=0.12, label=f"equivalence margin ±{margin * 100:g}"))
     ax.legend(handles=handles, fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(True, axis="x", alpha=0.25)

@@ -7,14 +7,16 @@ import hashlib
 import re
 from pathlib import Path
 
-from transfusion.core.text import num, points
-from transfusion.harness.summary import ordered
+from transfusion.core.text import interval, num, points
+from transfusion.stats import MIN_SEEDS, UNJUDGED
 
 from . import document as D
 from .costs import COST_MEASURES
 from .data import ReportData
 from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
+
+VERDICTS = ("equivalent", "better", "worse", "inconclusive")
 
 
 def short(dataset: str) -> str:
@@ -28,14 +30,15 @@ def slug(text: str) -> str:
     return f"{s}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
-def verdict_counts(rows: list[dict]) -> str:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none"
+def _verdict_cells(r: dict) -> list[str]:
+    level = f"{r['level'] * 100:.4g}%" if r.get("level") else ""
+    interval = "—" if r["ci_low"] is None else f"[{points(r['ci_low'])}, {points(r['ci_high'])}] {level}"
+    return [points(r["diff"]), interval]
 
 
 def glance(data: ReportData) -> D.Section:
+    """Verdicts first (judged, then unjudged with the reason), then one row of recommendations per
+    dataset."""
     sec = D.Section("At a glance")
     if not data.summary:
         sec.blocks.append(D.Para("The store holds no training runs yet."))
@@ -48,35 +51,56 @@ def glance(data: ReportData) -> D.Section:
             + ". These sources are near chance: the transfer, Mean-Var and transfusion rows of those models "
               "measure transfer from a barely trained network, not from a good source. See 'Weight sources'.",
             lead="Weak weight sources:"))
-    for data_key in data.datasets:
-        dataset, size = data_key
-        rows = [r for r in data.summary if (r["dataset"], r["train_size"]) == data_key and r["auc_mean"] is not None]
-        head = f"{short(dataset)} (train size {size}):"
-        if not rows:
-            sec.blocks.append(D.Para("no finished runs.", lead=head))
-            continue
-        best = max(rows, key=lambda r: r["auc_mean"])
-        items = [f"Best AUC: {best['model']} · {best['init']} {num(best['auc_mean'])} "
-                 f"(95% interval {num(best['auc_ci_low'])}–{num(best['auc_ci_high'])}, {best['n_seeds']} seed(s))."]
-        for rec in (r for r in data.recommendations if (r["dataset"], r["train_size"]) == data_key):
-            m = next(c for c in COST_MEASURES if c.key == rec["cost_measure"])
-            items.append(f"Cheapest within {data.delta * 100:g} AUC points of the best, by {m.name}: "
-                         f"{rec['model']} · {rec['init']} (AUC {num(rec['auc_mean'])}, {m.fmt(rec['cost'])}; "
-                         f"the best costs {m.fmt(rec['best_cost'])}). Pareto front: "
-                         + "; ".join(f"{a} · {b}" for a, b in rec["front"]) + ".")
-        pooled = [r for r in data.paired if (r["dataset"], r["train_size"]) == data_key]
-        for regime in ordered(r["regime"] for r in pooled):
-            rr = [r for r in pooled if r["regime"] == regime]
-            has_mean = {r["model"] for r in rr if r["seed"] == "mean"}
-            use = [r for r in rr if r["seed"] == "mean" or r["model"] not in has_mean]
-            detail = "; ".join(f"{r['model']} {points(r['diff'])} [{points(r['ci_low'])}, {points(r['ci_high'])}] "
-                               f"{r['verdict']}" for r in use)
-            items.append(f"{regime} − random (AUC points, margin ±{data.margin * 100:g}): {verdict_counts(use)} — "
-                         f"{detail}.")
-        sec.blocks += [D.Para("", lead=head), D.Bullets(items)]
+    sec.blocks += _glance_verdicts(data)
+    sec.blocks += _glance_recommendations(data)
     if data.failed:
         sec.blocks.append(D.Para(f"{len(data.failed)} run(s) failed; see 'Failed runs'."))
     return sec
+
+
+def _glance_verdicts(data: ReportData) -> list:
+    rows = [r for r in data.paired if r["verdict"] != "n/a"]
+    judged = [r for r in rows if r["verdict"] != UNJUDGED]
+    unjudged = [r for r in rows if r["verdict"] == UNJUDGED]
+    if not rows:
+        return [D.Para("No regime has a random run to be compared with.", lead="Verdicts:")]
+    counts = ", ".join(f"{sum(r['verdict'] == v for r in judged)} {v}" for v in VERDICTS
+                       if any(r["verdict"] == v for r in judged))
+    out = [D.Para(f"{len(judged)} comparison(s) judged ({counts or 'none'}); {len(unjudged)} unjudged"
+                  + (" — fewer than " + f"{MIN_SEEDS} seed pairs: training variance not measured" if unjudged else "")
+                  + f". Regime − random in AUC points, margin ±{data.margin * 100:g}; each verdict is read from a "
+                  "simultaneous interval (all verdicts of a dataset hold together at 95%).", lead="Verdicts:")]
+    cols = ["dataset", "model", "regime − random", "seeds", "difference", "interval", "verdict"]
+    table = [[short(r["dataset"]), r["model"], r["regime"], str(r["n_seeds"]), *_verdict_cells(r),
+              r["verdict"]] for r in judged]
+    table += [[short(r["dataset"]), r["model"], r["regime"], str(r["n_seeds"] or 0), *_verdict_cells(r),
+               f"unjudged: {r['reason']}"] for r in unjudged]
+    out.append(D.Table(cols, table, numeric=frozenset(("seeds", "difference"))))
+    return out
+
+
+def _glance_recommendations(data: ReportData) -> list:
+    measures = [m for m in COST_MEASURES if any(r["cost_measure"] == m.key for r in data.recommendations)]
+    cols = ["dataset", "best AUC"] + [f"cheapest within δ by {m.name}" for m in measures]
+    table = []
+    for key in data.datasets:
+        rows = [r for r in data.summary if (r["dataset"], r["train_size"]) == key and r["auc_mean"] is not None]
+        if not rows:
+            continue
+        best = max(rows, key=lambda r: r["auc_mean"])
+        recs = {r["cost_measure"]: r for r in data.recommendations if (r["dataset"], r["train_size"]) == key}
+        label = short(key[0]) + (f" ({key[1]})" if key[1] != "all" else "")
+        cells = [label, f"{best['model']} · {best['init']} {num(best['auc_mean'])}"]
+        for m in measures:
+            rec = recs.get(m.key)
+            cells.append("—" if rec is None else f"{rec['model']} · {rec['init']} ({m.fmt(rec['cost'])})")
+        table.append(cells)
+    if not table:
+        return []
+    return [D.Para(f"the cheapest model · regime whose mean AUC is within δ = {data.delta * 100:g} AUC points of "
+                   "the best, per cost measure (on equal cost, the regime that needs no pretrained weights).",
+                   lead="Recommendations:"),
+            D.Table(cols, table)]
 
 
 def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary_csv: Path, paired_csv: Path,
@@ -88,15 +112,15 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
     sec.blocks.append(D.Para(f"dataset {dataset}; task {task}; "
                              f"{len({r['model'] for r in rows})} model(s) × {len({r['init'] for r in rows})} regime(s)."))
     has_gpu = any(r["gpu_ms"] is not None for r in rows)
-    cols = ["model", "regime", "seeds", "AUC mean ± std", "AUC 95% interval", "AUPRC", "accuracy", "res (px)",
+    cols = ["model", "regime", "seeds", "AUC", "SD", "min–max", "AUC 95% interval", "AUPRC", "accuracy", "res (px)",
             "params (M)", "GMACs", "PyTorch CPU ms", "ONNX Runtime ms"] + (["GPU ms"] if has_gpu else []) + \
         ["train s", "failed"]
     table_rows = []
     for r in rows:
-        auc = "—" if r["auc_mean"] is None else (
-            f"{r['auc_mean']:.3f} ± {r['auc_std']:.3f}" if r["auc_std"] is not None else f"{r['auc_mean']:.3f}")
-        ci = "—" if r["auc_ci_low"] is None else f"{r['auc_ci_low']:.3f}–{r['auc_ci_high']:.3f}"
-        cells = [r["model"], r["init"], str(r["n_seeds"]), auc, ci, num(r["auprc_mean"]), num(r["acc_mean"]),
+        spread = "—" if r["auc_min"] is None else interval(r["auc_min"], r["auc_max"])
+        ci = interval(r["auc_ci_low"], r["auc_ci_high"])
+        cells = [r["model"], r["init"], str(r["n_seeds"]), num(r["auc_mean"]), num(r["auc_std"]), spread, ci,
+                 num(r["auprc_mean"]), num(r["acc_mean"]),
                  num(r["res_px"], "d"), num(r["params"] and r["params"] / 1e6, ".2f"),
                  num(r["macs"] and r["macs"] / 1e9, ".3f"), num(r["torch_ms"], ".2f"), num(r["onnx_ms"], ".2f")]
         if has_gpu:
@@ -104,8 +128,9 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
         cells += [num(r["train_seconds"], ".1f"), str(r["n_failed"])]
         table_rows.append(cells)
     methods = sorted({r["ci_method"] for r in rows if r["ci_method"]})
-    sec.blocks.append(D.Table(cols, table_rows, caption="AUC over seeds beside cost (cost per image at the run's "
-                              "resolution, latency at batch 1)", numeric=frozenset(cols[2:]), csv=summary_csv))
+    sec.blocks.append(D.Table(cols, table_rows, caption="Test AUC: mean over seeds, seed-to-seed SD and range, "
+                              "95% interval; beside cost (per image at the run's resolution, latency at batch 1)",
+                              numeric=frozenset(cols[2:]), csv=summary_csv))
     sec.blocks.append(D.Para("95% interval: " + ("; ".join(methods) if methods else "none available") + ". "
                              + ("" if has_gpu else "GPU latency: not measured for these models (no CUDA cost row).")))
     per_label = [r for r in data.per_label if (r["dataset"], r["train_size"]) == key]
@@ -116,34 +141,7 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                                   caption="AUC per label (mean over seeds)", numeric=frozenset(labels)))
     out = [sec]
 
-    # paired comparisons
-    sub = D.Section("Each regime minus random, on the same test images", level=3)
-    pr = [r for r in data.paired if (r["dataset"], r["train_size"]) == key]
-    if not pr:
-        sub.blocks.append(D.Para("No regime other than random with a random run to pair with."))
-    else:
-        sub.blocks.append(D.Para(
-            f"Difference in test AUC (AUC points) with a 95% paired-bootstrap interval ({data.n_boot} resamples "
-            f"of the test images); verdict within an equivalence margin of ±{data.margin * 100:g} AUC points: "
-            "equivalent = the whole interval inside the margin; better/worse = the interval excludes 0 "
-            "(and is not inside the margin); inconclusive = otherwise."))
-        pcols = ["model", "regime", "seed", "AUC regime", "AUC random", "difference", "95% interval", "verdict", "note"]
-        sub.blocks.append(D.Table(pcols, [[r["model"], r["regime"], str(r["seed"]), num(r["auc_regime"]),
-                                           num(r["auc_baseline"]), points(r["diff"]),
-                                           "—" if r["ci_low"] is None else f"[{points(r['ci_low'])}, {points(r['ci_high'])}]",
-                                           r["verdict"], r["note"] or ""] for r in pr],
-                                  numeric=frozenset(pcols[2:7]), csv=paired_csv))
-        ok = [r for r in pr if r["diff"] is not None]
-        if ok:
-            png = paired_difference_plot(
-                [f"{r['model']} · {r['regime']} · " + (f"seed {r['seed']}" if r["seed"] != "mean" else "mean over seeds") for r in ok], [r["diff"] for r in ok],
-                [r["ci_low"] for r in ok], [r["ci_high"] for r in ok], [r["verdict"] for r in ok],
-                figs / f"{slug(dataset + size)}-paired.png", margin=data.margin,
-                title=f"{short(dataset)} (train size {size}): regime − random")
-            sub.blocks.append(D.Figure(png, "Each regime minus random: paired differences in AUC points with 95% "
-                                       "intervals; the shaded band is the equivalence margin.", csv=paired_csv))
-    out.append(sub)
-
+    out.append(_paired_section(data, key, figs, paired_csv))
     # accuracy vs cost
     sub = D.Section("Accuracy against cost", level=3)
     recs = {r["cost_measure"]: r for r in data.recommendations if (r["dataset"], r["train_size"]) == key}
@@ -154,7 +152,7 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
             continue
         marks = [CostPoint(r["model"], r["init"], float(r[m.key]), float(r["auc_mean"]), r["auc_ci_low"],
                             r["auc_ci_high"]) for r in pts]
-        front = pareto_front([p.cost for p in marks], [p.auc for p in marks])
+        front = pareto_front([p.cost for p in marks], [p.auc for p in marks], tolerance=data.delta)
         rec = recs[m.key]
         rec_i = next(i for i, r in enumerate(pts) if (r["model"], r["init"]) == (rec["model"], rec["init"]))
         png = accuracy_cost_plot(marks, front, rec_i, figs / f"{slug(dataset + size)}-auc-vs-{m.key}.png",
@@ -164,25 +162,80 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                                         f"{data.delta * 100:g} AUC points of the best): {rec['model']} · "
                                         f"{rec['init']} — AUC {num(rec['auc_mean'])} at {m.fmt(rec['cost'])}; best "
                                         f"{rec['best_model']} · {rec['best_init']} {num(rec['best_auc'])} at "
-                                        f"{m.fmt(rec['best_cost'])}.", csv=pareto_csv))
+                                        f"{m.fmt(rec['best_cost'])}. Pareto front: "
+                                        + "; ".join(f"{a} · {b}" for a, b in rec["front"]) + ".", csv=pareto_csv))
     out.append(sub)
     return out
+
+
+def _paired_section(data: ReportData, key: tuple[str, str], figs: Path, paired_csv: Path) -> D.Section:
+    dataset, size = key
+    sub = D.Section("Each regime minus random, paired by seed", level=3)
+    pr = [r for r in data.paired if (r["dataset"], r["train_size"]) == key]
+    if not pr:
+        sub.blocks.append(D.Para("No regime other than random with a random run to pair with."))
+        return sub
+    k = max((r["family_size"] or 0) for r in pr)
+    sub.blocks.append(D.Para(
+        "Mean over seed pairs of the test-AUC difference (AUC points; both runs of a pair share the seed and the "
+        f"test images). Interval: mean ± t·SE with SE² = (seed-to-seed variance) / n + (test-image bootstrap "
+        f"variance, {data.n_boot} resamples); for the {k} judged comparison(s) of this dataset a simultaneous "
+        f"interval at {100 * (1 - 0.05 / max(k, 1)):.4g}% each (Bonferroni), so that all verdicts below hold "
+        f"together at 95%. Verdict within the margin ±{data.margin * 100:g} AUC points: equivalent = the whole "
+        "interval inside the margin; better / worse = the interval excludes 0; inconclusive = otherwise; "
+        f"unjudged = fewer than {MIN_SEEDS} seed pairs (training variance not measured)."))
+    seeds = {}
+    for s in data.paired_seeds:
+        if (s["dataset"], s["train_size"]) == key:
+            seeds.setdefault((s["model"], s["regime"]), []).append(s)
+    pcols = ["model", "regime", "seeds", "AUC regime", "AUC random", "difference", "per seed", "interval", "verdict",
+             "note"]
+    sub.blocks.append(D.Table(pcols, [[r["model"], r["regime"], str(r["n_seeds"] or 0), num(r["auc_regime"]),
+                                       num(r["auc_baseline"]), *_verdict_cells(r)[:1],
+                                       ", ".join(points(s["diff"], "+.1f") for s in seeds.get((r["model"], r["regime"]), [])),
+                                       _verdict_cells(r)[1], r["verdict"],
+                                       "; ".join(x for x in (r["reason"], r["note"]) if x)] for r in pr],
+                              numeric=frozenset(pcols[2:6]), csv=paired_csv))
+    ok = [r for r in pr if r["diff"] is not None]
+    if ok:
+        png = paired_difference_plot(
+            [f"{r['model']} · {r['regime']} ({r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})" for r in ok],
+            [r["diff"] for r in ok], [r["ci_low"] for r in ok], [r["ci_high"] for r in ok], [r["verdict"] for r in ok],
+            figs / f"{slug(dataset + size)}-paired.png", margin=data.margin,
+            seed_diffs=[[s["diff"] for s in seeds.get((r["model"], r["regime"]), [])] for r in ok],
+            title=f"{short(dataset)} (train size {size}): regime − random")
+        sub.blocks.append(D.Figure(png, "Each regime minus random: the mean difference over seed pairs (AUC points) "
+                                        "with its interval, each seed pair's difference as a small dot; the shaded "
+                                        "band is the equivalence margin.", csv=paired_csv))
+    return sub
 
 
 def method_section(data: ReportData) -> D.Section:
     sec = D.Section("How to read this report")
     sec.blocks.append(D.Bullets([
-        "AUC mean ± std: over the seeds of a row (std with ddof 1; none for one seed).",
-        "95% interval: one seed — the run's percentile bootstrap over test images; several seeds — a two-level "
-        "bootstrap resampling the test images (the same rows for every seed) and the seeds.",
-        f"Regime − random: paired bootstrap over the same test images ({data.n_boot} resamples); verdicts within "
-        f"±{data.margin * 100:g} AUC points (transfusion.stats.equivalence_verdict).",
-        "Pareto front: rows no other row beats on both AUC and cost. Recommendation: the cheapest row whose AUC is "
-        f"within δ = {data.delta * 100:g} AUC points of the best, per cost measure.",
+        "AUC: the mean over a row's seeds; SD (ddof 1) and min–max are the seed-to-seed spread — empty for one "
+        "seed, where training variance was not measured.",
+        "95% interval of a row: one seed — the run's bootstrap over test images only; several seeds — mean ± t·SE "
+        "with SE² = (seed-to-seed variance) / n + (bootstrap variance of the seed mean over test images), Student's "
+        "t with Welch–Satterthwaite degrees of freedom. It covers what another set of seeds on the same test images "
+        "would give, and the test sample.",
+        f"A verdict compares a regime with random, seed pair by seed pair. It is given only with at least "
+        f"{MIN_SEEDS} seed pairs, because a single run measures the test sample, not training randomness — which "
+        "is what changes between seeds and between machines (another CPU rounds differently and trains a "
+        "different model). Equivalent means the whole interval lies within the margin "
+        f"(±{data.margin * 100:g} AUC points): any difference is smaller than the margin, with 95% confidence for "
+        "the family. Better / worse mean the interval excludes 0. Inconclusive means the data cannot tell: it is "
+        "not evidence of equivalence.",
+        "Multiplicity: the comparisons of one dataset form a family; each is read from a simultaneous interval "
+        "(Bonferroni: 1 − 0.05/K for K judged comparisons), so the family's verdicts hold together at 95%.",
+        "What a verdict does not say: that a regime helps on other data, at another training length or size, or "
+        "with real ImageNet weights — only that on this task, with this recipe and these weight sources, the "
+        "difference lies where the interval says.",
+        "Pareto front: rows no other row beats on both AUC and cost. Recommendation: the cheapest row whose mean "
+        f"AUC is within δ = {data.delta * 100:g} AUC points of the best, per cost measure; among rows of equal cost "
+        "(one model under several regimes) the one that needs no pretrained weights when it qualifies.",
         "MACs: fvcore multiply-adds per image at the run's resolution; latency: median of timed runs at batch 1 on "
         "the machine named in the Environment section.",
         "See docs/report.md for every section and column.",
     ]))
     return sec
-
-

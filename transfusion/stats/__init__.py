@@ -13,10 +13,18 @@ from .metrics import (
     scores_from_logits,
     steps_to_target,
 )
-from .verdicts import Verdict, equivalence_verdict
+from .seeds import MIN_SEEDS, SeedEstimate, seed_estimate
+from .verdicts import UNJUDGED, Judgement, Verdict, equivalence_verdict, family_level, judge
 
 __all__ = [
     "METRICS",
+    "MIN_SEEDS",
+    "UNJUDGED",
+    "Judgement",
+    "SeedEstimate",
+    "family_level",
+    "judge",
+    "seed_estimate",
     "BootstrapResult",
     "DeLongResult",
     "Metric",

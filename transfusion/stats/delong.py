@@ -6,7 +6,6 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
 
 from .metrics import UndefinedMetricError, _check_level, _to_numpy
 
@@ -23,6 +22,8 @@ class DeLongResult(NamedTuple):
 
 def _midranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks of ``x`` (k, n) along the last axis, ties given the mean of their ranks."""
+    from scipy import stats
+
     return stats.rankdata(x, method="average", axis=-1)
 
 
@@ -68,6 +69,8 @@ def delong_test(scores_a: Any, scores_b: Any, targets: Any, *, level: float = 0.
     se = math.sqrt(max(var, 0.0))
     if se <= 1e-15:
         return DeLongResult(diff, 0.0, diff, diff, 1.0 if abs(diff) <= 1e-15 else 0.0)
+    from scipy import stats
+
     z = float(stats.norm.ppf(0.5 + level / 2))
     p = float(2 * stats.norm.sf(abs(diff) / se))
     return DeLongResult(diff, se, diff - z * se, diff + z * se, p)

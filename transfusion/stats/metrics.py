@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import special
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from transfusion.data.base import TaskSpec
 
@@ -73,6 +71,8 @@ def scores_from_logits(task: TaskSpec, logits: Any) -> np.ndarray:
     the row max inside scipy); multilabel → (N, L) elementwise sigmoid (``scipy.special.expit``,
     stable for any magnitude).
     """
+    from scipy import special  # scipy and scikit-learn load where they compute, not on import
+
     z = _to_numpy(logits).astype(np.float64, copy=False)
     k = task.num_outputs
     if z.ndim != 2 or z.shape[1] != k:
@@ -219,6 +219,8 @@ def evaluate(task: TaskSpec, scores: Any, targets: Any, mask: Any = None) -> dic
     - ``skipped``: names left out of the AUC/AUPRC mean; ``skip_reasons``: name → reason;
     - ``auc_reason``: ``None`` when ``auc`` is defined; ``n``: number of rows.
     """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     s, t, m = _check_inputs(task, scores, targets, mask)
     per_auc: dict[str, float | None] = {}
     per_ap: dict[str, float | None] = {}

@@ -1,9 +1,14 @@
-"""Verdicts on a difference: equivalent within a margin, better, worse or inconclusive."""
+"""Verdicts on a difference: equivalent within a margin, better, worse or inconclusive — or
+unjudged, when too few seeds measured the training variance. Verdicts of one family (the
+comparisons of one report section) are read from simultaneous intervals (:func:`family_level`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
+
+from .seeds import MIN_SEEDS, SeedEstimate
 
 Verdict = Literal["equivalent", "better", "worse", "inconclusive"]
 
@@ -43,3 +48,40 @@ def equivalence_verdict(ci_low: float, ci_high: float, margin: float) -> Verdict
     return "inconclusive"
 
 
+
+
+UNJUDGED = "unjudged"
+
+
+def family_level(k: int, alpha: float = 0.05) -> float:
+    """Level of each of ``k`` simultaneous intervals (Bonferroni): ``1 − alpha / k``, so that all
+    ``k`` cover their true differences together with probability ≥ ``1 − alpha`` — every verdict
+    of a family then holds together at ``alpha``."""
+    if int(k) < 1:
+        raise ValueError(f"a family needs at least one comparison, got k={k}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return 1.0 - alpha / int(k)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict on a seed-averaged difference (a − b), metric units: the interval it was read
+    from (at ``level``), and why a comparison was left unjudged."""
+
+    verdict: str
+    ci_low: float
+    ci_high: float
+    level: float
+    reason: str = ""
+
+
+def judge(estimate: SeedEstimate, margin: float, *, level: float = 0.95, min_seeds: int = MIN_SEEDS) -> Judgement:
+    """:func:`equivalence_verdict` on ``estimate``'s interval at ``level`` — when it has at least
+    ``min_seeds`` seeds. With fewer, training variance is not (well enough) measured: the verdict
+    is ``unjudged`` and ``reason`` says so (the interval is still given, for information)."""
+    lo, hi = estimate.interval(level)
+    if estimate.n_seeds < min_seeds:
+        what = "training variance not measured" if estimate.n_seeds == 1 else "training variance barely measured"
+        return Judgement(UNJUDGED, lo, hi, level, f"n seeds {estimate.n_seeds} < {min_seeds}: {what}")
+    return Judgement(equivalence_verdict(lo, hi, margin), lo, hi, level)

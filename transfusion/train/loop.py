@@ -139,7 +139,7 @@ class _Run:
         st["curve"].append(row)
         st["loss_sum"], st["loss_n"] = 0.0, 0
         st["seconds"] = row["seconds"]
-        if (ev["auc"] is not None and ev["auc"] > st["best_auc"]) or st["best_step"] is None:
+        if self._selects(ev["auc"]):
             st["best_auc"] = ev["auc"] if ev["auc"] is not None else st["best_auc"]
             st["best_step"] = st["step"]
             self.save(best_path(self.out), resumable=False)
@@ -147,6 +147,14 @@ class _Run:
         write_csv(self.out / "curve.csv", CURVE_FIELDS, st["curve"])
         train_mode(self.model)
         return row
+
+    def _selects(self, val_auc: float | None) -> bool:
+        """Whether this evaluation's weights become ``best.pt``: with ``select = "best"`` when the
+        validation AUC improves (or nothing is kept yet), with ``"last"`` at the final step."""
+        st = self.state
+        if self.spec.train.select == "last":
+            return st["step"] == self.total
+        return (val_auc is not None and val_auc > st["best_auc"]) or st["best_step"] is None
 
     def test(self) -> tuple[np.ndarray, dict, tuple[float, float] | None]:
         """Test scores of the best checkpoint, their metrics and bootstrap 95% interval."""

@@ -9,6 +9,7 @@ from typing import Any
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
+SELECTIONS = ("best", "last")
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,10 @@ class TrainConfig:
     augmentation (flip + small shift).
 
     Give ``epochs`` or ``steps`` (default: 5 epochs). ``eval_every`` is in steps (default: once
-    per epoch). ``target_auc`` sets the convergence target for ``steps_to_target``.
-    ``device``, ``threads`` and ``amp`` change speed, not the experiment, and are excluded from
+    per epoch). ``target_auc`` sets the convergence target for ``steps_to_target``. ``select``:
+    which weights the test split is scored with — ``best`` (the highest validation AUC) or
+    ``last`` (the final weights; steadier when the validation split is small, since the cosine
+    schedule ends at a low learning rate). ``device``, ``threads`` and ``amp`` change speed, not the experiment, and are excluded from
     the run id; ``amp=None`` means bf16 autocast on CUDA and fp32 on CPU.
     """
 
@@ -36,11 +39,15 @@ class TrainConfig:
     eval_every: int | None = None
     target_auc: float | None = None
     bootstrap: int = 1000
+    select: str = "best"
     device: str = "cpu"
     threads: int | None = None
     amp: bool | None = None
 
     RUNTIME_ONLY = ("device", "threads", "amp")
+    #: options added after run ids were first published, left out of the id at their default so
+    #: that earlier stores keep their ids
+    LATER_DEFAULTS = {"select": "best"}
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.steps is not None:
@@ -61,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction of all steps in [0, 1), got {self.warmup}")
         if self.eval_every is not None and int(self.eval_every) < 1:
             raise ValueError(f"eval_every must be >= 1 step, got {self.eval_every}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         if self.target_auc is not None and not 0 < self.target_auc <= 1:
             raise ValueError(f"target_auc must be in (0, 1], got {self.target_auc}")
 
@@ -77,6 +86,9 @@ class TrainConfig:
         d = asdict(self)
         for k in self.RUNTIME_ONLY:
             d.pop(k)
+        for k, default in self.LATER_DEFAULTS.items():
+            if d[k] == default:
+                d.pop(k)
         if d["epochs"] is None and d["steps"] is None:
             d["epochs"] = 5
         return d

@@ -1,0 +1,68 @@
+"""`transfusion compare`: a rerun against a reference, cell by cell and verdict by verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _records import hand_store, noisy, seeded, targets
+
+from transfusion.cli.main import main
+from transfusion.report.build import build_report
+from transfusion.report.compare import compare, envelope
+
+T = targets()
+BASE = {s: noisy(T, 1.0, 10 + s) for s in range(3)}
+
+
+def _store(path, *, gabor_noise: float, shift: float = 0.0):
+    """random, transfer (= random + shift) and gabor (noise ``gabor_noise``) on three seeds."""
+    runs = [*seeded("cbr_small", "random", lambda s: {"scores": BASE[s], "targets": T}),
+            *seeded("cbr_small", "transfer", lambda s: {"scores": BASE[s] + shift * T, "targets": T}),
+            *seeded("cbr_small", "gabor", lambda s: {"scores": noisy(T, gabor_noise, 20 + s), "targets": T})]
+    return hand_store(path, runs, costs=[{"model": "cbr_small", "params": 2_000_000, "macs": 3e8, "torch_ms": 5.0}])
+
+
+def test_identical_results_compare_clean(tmp_path, capsys):
+    a = _store(tmp_path / "a.sqlite", gabor_noise=6.0)
+    result = compare(a, a)
+    assert not result.changed and not result.outside
+    assert len(result.cells) == 3 and len(result.verdicts) == 2 and all(c["diff"] == 0 for c in result.cells)
+    assert main(["compare", str(a), str(a), "--strict"]) == 0
+    assert "verdicts: 2 of 2 unchanged" in capsys.readouterr().out
+
+
+def test_a_changed_verdict_fails_strict_from_stores_and_from_report_folders(tmp_path, capsys):
+    ref = _store(tmp_path / "ref.sqlite", gabor_noise=6.0)   # gabor clearly worse than random
+    new = _store(tmp_path / "new.sqlite", gabor_noise=1.0)   # gabor now as good as random
+    result = compare(ref, new)
+    (changed,) = result.verdict_changes
+    assert (changed["regime"], changed["ref_verdict"]) == ("gabor", "worse") and changed["new_verdict"] != "worse"
+    assert next(c for c in result.cells if c["init"] == "gabor")["inside"] is False  # far outside its envelope
+    assert main(["compare", str(ref), str(new)]) == 0  # without --strict: a report, not a failure
+    assert main(["compare", str(ref), str(new), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "changed" in out and "gabor − random: worse" in out
+    # the same from report folders (read from tables/*.csv)
+    ra = build_report(ref, tmp_path / "ra", n_boot=200, studies=False)["md"].parent
+    rb = build_report(new, tmp_path / "rb", n_boot=200, studies=False)["md"].parent
+    from_reports = compare(ra, rb)
+    assert [v["regime"] for v in from_reports.verdict_changes] == ["gabor"]
+    assert main(["compare", str(ra), str(rb), "--strict", "--json", str(tmp_path / "c.json")]) == 1
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["changed"] is True and {v["regime"] for v in doc["verdicts"] if v["changed"]} == {"gabor"}
+
+
+def test_envelope_covers_seed_and_test_variance():
+    from scipy import stats
+
+    lo, hi, note = envelope(0.90, 0.01, 3, 3, 0.005, None)
+    half = stats.t.ppf(0.975, 2) * (0.01 ** 2 * (1 / 3 + 1 / 3) + 0.005 ** 2) ** 0.5
+    assert (lo, hi, note) == pytest.approx((0.90 - half, 0.90 + half, ""))
+    lo1, hi1, note1 = envelope(0.90, None, 1, 3, 0.005, None)  # one seed: the test sample only
+    assert note1 and hi1 - lo1 == pytest.approx(2 * stats.norm.ppf(0.975) * 0.005 * 2 ** 0.5)
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "nothing"), str(tmp_path / "nothing")]) == 2
+    assert "neither a report folder" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""``transfusion compare REF NEW``: does a rerun reproduce a reference — cell by cell, verdict by
+verdict, recommendation by recommendation?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import emit_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare a rerun with a reference: every cell, verdict and recommendation",
+        description=(
+            "Compare NEW against REF — each a results store (OUT/results.sqlite or its folder) or a report "
+            "folder (reports/<suite>, read from its tables/*.csv). Prints every cell present in both (AUC "
+            "mean and seed spread on each side, the difference, and whether NEW lies inside REF's "
+            "seed-and-test envelope), every regime-vs-random verdict that changed category, and every "
+            "recommendation or Pareto front that changed. Exit 0; with --strict, 1 when a verdict or a "
+            "recommendation changed. Use it to check that a rerun on another machine reproduces a "
+            "published report: transfusion compare reports/quick runs/quick --strict"
+        ),
+    )
+    p.add_argument("ref", metavar="REF", help="reference: results store, run folder or report folder")
+    p.add_argument("new", metavar="NEW", help="rerun: results store, run folder or report folder")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a verdict or a recommendation changed category")
+    p.add_argument("--all", action="store_true", help="list every cell, not only those outside the envelope")
+    p.add_argument("--json", metavar="PATH|-", help="also write the comparison as JSON ('-' for stdout)")
+    p.set_defaults(func=run)
+
+
+def _print(result: Any, show_all: bool, console: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from transfusion.core.text import interval, num, points
+
+    console.print(f"REF {escape(result.ref)}\nNEW {escape(result.new)}", highlight=False)
+    cells = result.cells if show_all else result.outside
+    table = Table(title=f"cells: {len(result.cells) - len(result.outside)} of {len(result.cells)} inside REF's "
+                        "95% seed-and-test envelope" + ("" if show_all else " (listed: those outside)"))
+    for col in ("dataset", "model", "regime", "REF AUC (SD, n)", "NEW AUC (SD, n)", "NEW − REF", "envelope", "inside"):
+        table.add_column(col, justify="left" if col in ("dataset", "model", "regime") else "right")
+    for c in cells:
+        table.add_row(c["dataset"].split("?")[0], c["model"], c["init"],
+                      f"{num(c['ref_auc'])} ({num(c['ref_sd'])}, {c['ref_n']})",
+                      f"{num(c['new_auc'])} ({num(c['new_sd'])}, {c['new_n']})", points(c["diff"]),
+                      interval(c["envelope_low"], c["envelope_high"]) + (" *" if c["envelope_note"] else ""),
+                      "yes" if c["inside"] else "[red]no[/red]")
+    if cells:
+        console.print(table)
+    if any(c["envelope_note"] for c in cells):
+        console.print("* one reference seed: the envelope covers the test sample only")
+    changes = result.verdict_changes
+    console.print(f"verdicts: {len(result.verdicts) - len(changes)} of {len(result.verdicts)} unchanged")
+    for v in changes:
+        console.print(f"  [red]changed[/red] {v['dataset'].split('?')[0]} · {v['model']} · {v['regime']} − random: "
+                      f"{v['ref_verdict']} ({points(v['ref_diff'])}) → {v['new_verdict']} ({points(v['new_diff'])})",
+                      highlight=False)
+    recs = result.recommendation_changes
+    console.print(f"recommendations and Pareto fronts: {len(result.recommendations) - len(recs)} of "
+                  f"{len(result.recommendations)} unchanged")
+    for r in recs:
+        console.print(f"  [red]changed[/red] {r['dataset'].split('?')[0]} by {r['cost_measure']}: recommended "
+                      f"{r['ref_recommended']} → {r['new_recommended']}; front [{r['ref_front']}] → [{r['new_front']}]",
+                      highlight=False)
+    for what, keys in (("only in REF", result.only_ref), ("only in NEW", result.only_new)):
+        if keys:
+            console.print(f"{len(keys)} cell(s) {what}: " + "; ".join(" · ".join(k[2:]) for k in keys[:8]))
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from transfusion.report.compare import compare
+
+    result = compare(args.ref, args.new)
+    if args.json != "-":
+        _print(result, args.all, Console(width=None if sys.stdout.isatty() else 160))
+    emit_json({"ref": result.ref, "new": result.new, "changed": result.changed, "cells": result.cells,
+               "verdicts": result.verdicts, "recommendations": result.recommendations,
+               "only_ref": result.only_ref, "only_new": result.only_new}, args.json)
+    return 1 if args.strict and result.changed else 0

@@ -1,0 +1,198 @@
+"""Comparing two results — a reference and a rerun — cell by cell and verdict by verdict.
+
+``compare(ref, new)`` takes two results stores (or run folders) or two report folders (with
+``tables/summary.csv``, ``tables/paired.csv`` and ``tables/pareto.csv``) and returns:
+
+* **cells** present in both (dataset × train size × model × regime): each side's AUC mean and
+  seed spread, the difference (new − ref, AUC units), and whether the new mean lies inside the
+  reference's *seed-and-test envelope*: ``ref mean ± t · sqrt(s² (1/n_ref + 1/n_new) + SE_test²)``
+  — where a new seed mean of the same cell is expected to fall given the reference's
+  seed-to-seed SD ``s`` over ``n_ref`` seeds and its test-image standard error, with ``t`` the
+  95% quantile of Student's t on the reference's degrees of freedom. With one reference seed the
+  envelope covers the test sample only (training variance was not measured) and says so.
+* **verdict changes**: every regime-vs-random comparison whose verdict category differs;
+* **recommendation changes**: per dataset, train size and cost measure, the recommended model ·
+  regime, and the Pareto front's members, where they differ.
+
+Only verdicts and recommendations decide ``changed``: a cell outside its envelope is reported
+(about one in twenty is expected by chance) but is not a change of conclusion.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scipy import stats as _sp
+
+CELL = ("dataset", "train_size", "model", "init")
+COMPARISON = ("dataset", "train_size", "model", "regime")
+RECOMMENDATION = ("dataset", "train_size", "cost_measure")
+CELL_COLUMNS = ("dataset", "train_size", "model", "init", "ref_auc", "ref_sd", "ref_min", "ref_max", "ref_n",
+                "new_auc", "new_sd", "new_min", "new_max", "new_n", "diff", "envelope_low", "envelope_high",
+                "inside", "envelope_note")
+VERDICT_COLUMNS = ("dataset", "train_size", "model", "regime", "ref_verdict", "new_verdict", "ref_diff", "new_diff",
+                   "changed")
+RECOMMENDATION_COLUMNS = ("dataset", "train_size", "cost_measure", "ref_recommended", "new_recommended",
+                          "ref_front", "new_front", "changed")
+
+
+@dataclass
+class Rows:
+    """One side of a comparison: summary, paired and Pareto rows (report columns), and where they
+    came from."""
+
+    origin: str
+    summary: list[dict]
+    paired: list[dict]
+    pareto: list[dict]
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` found; ``changed`` is True when a verdict or a recommendation changed."""
+
+    ref: str
+    new: str
+    cells: list[dict] = field(default_factory=list)
+    verdicts: list[dict] = field(default_factory=list)
+    recommendations: list[dict] = field(default_factory=list)
+    only_ref: list[tuple] = field(default_factory=list)
+    only_new: list[tuple] = field(default_factory=list)
+
+    @property
+    def verdict_changes(self) -> list[dict]:
+        return [r for r in self.verdicts if r["changed"]]
+
+    @property
+    def recommendation_changes(self) -> list[dict]:
+        return [r for r in self.recommendations if r["changed"]]
+
+    @property
+    def outside(self) -> list[dict]:
+        return [r for r in self.cells if r["inside"] is False]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.verdict_changes or self.recommendation_changes)
+
+
+def _number(v: Any) -> float | None:
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def load_rows(path: str | Path) -> Rows:
+    """The rows of a report folder (its ``tables/*.csv``), or computed from a results store / run
+    folder with :func:`~transfusion.report.data.report_data`."""
+    p = Path(path)
+    tables = p / "tables"
+    if (tables / "summary.csv").is_file():
+        missing = [n for n in ("paired.csv", "pareto.csv") if not (tables / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"report folder {p} lacks tables/{', tables/'.join(missing)}; regenerate it with "
+                                    "`transfusion report STORE --out DIR`")
+        return Rows(str(p), _read_csv(tables / "summary.csv"), _read_csv(tables / "paired.csv"),
+                    _read_csv(tables / "pareto.csv"))
+    from .data import report_data
+
+    try:
+        data = report_data(p)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{p} is neither a report folder (with tables/summary.csv) nor a results store "
+                                f"(a .sqlite file or a run folder holding results.sqlite)") from None
+    return Rows(str(p), data.summary, data.paired, data.pareto)
+
+
+def _key(row: dict, names: tuple[str, ...]) -> tuple:
+    return tuple(str(row.get(n)) for n in names)
+
+
+def envelope(mean: float, sd: float | None, n_ref: int, n_new: int, se_test: float | None,
+             df: float | None) -> tuple[float, float, str]:
+    """(low, high, note): where a new ``n_new``-seed mean of a cell is expected to fall (95%),
+    given the reference's seed SD over ``n_ref`` seeds and its test-image standard error."""
+    se_test = se_test or 0.0
+    if n_ref >= 2 and sd is not None:
+        var = sd * sd * (1.0 / n_ref + 1.0 / max(n_new, 1)) + se_test * se_test
+        dof = df if df and math.isfinite(df) and df > 0 else n_ref - 1
+        note = ""
+    else:
+        var, dof, note = 2.0 * se_test * se_test, math.inf, "one reference seed: test sample only"
+    q = float(_sp.norm.ppf(0.975)) if math.isinf(dof) else float(_sp.t.ppf(0.975, dof))
+    half = q * math.sqrt(var)
+    return mean - half, mean + half, note
+
+
+def _cells(ref: Rows, new: Rows) -> tuple[list[dict], list[tuple], list[tuple]]:
+    a = {_key(r, CELL): r for r in ref.summary if _number(r.get("auc_mean")) is not None}
+    b = {_key(r, CELL): r for r in new.summary if _number(r.get("auc_mean")) is not None}
+    rows = []
+    for key in [k for k in a if k in b]:
+        r, s = a[key], b[key]
+        ref_mean, new_mean = _number(r["auc_mean"]), _number(s["auc_mean"])
+        n_ref, n_new = int(_number(r.get("n_seeds")) or 1), int(_number(s.get("n_seeds")) or 1)
+        lo, hi, note = envelope(ref_mean, _number(r.get("auc_std")), n_ref, n_new, _number(r.get("auc_se_test")),
+                                _number(r.get("auc_df")))
+        rows.append(dict(zip(CELL, key)) | {
+            "ref_auc": ref_mean, "ref_sd": _number(r.get("auc_std")), "ref_min": _number(r.get("auc_min")),
+            "ref_max": _number(r.get("auc_max")), "ref_n": n_ref, "new_auc": new_mean,
+            "new_sd": _number(s.get("auc_std")), "new_min": _number(s.get("auc_min")),
+            "new_max": _number(s.get("auc_max")), "new_n": n_new, "diff": new_mean - ref_mean,
+            "envelope_low": lo, "envelope_high": hi, "inside": lo <= new_mean <= hi, "envelope_note": note})
+    return rows, [k for k in a if k not in b], [k for k in b if k not in a]
+
+
+def _verdicts(ref: Rows, new: Rows) -> list[dict]:
+    a = {_key(r, COMPARISON): r for r in ref.paired}
+    b = {_key(r, COMPARISON): r for r in new.paired}
+    return [dict(zip(COMPARISON, key)) | {
+        "ref_verdict": a[key].get("verdict"), "new_verdict": b[key].get("verdict"),
+        "ref_diff": _number(a[key].get("diff")), "new_diff": _number(b[key].get("diff")),
+        "changed": a[key].get("verdict") != b[key].get("verdict")} for key in a if key in b]
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or str(v).lower() == "true"
+
+
+def _recommendations(ref: Rows, new: Rows) -> list[dict]:
+    def by_measure(rows: list[dict]) -> dict[tuple, dict]:
+        out: dict[tuple, dict] = {}
+        for r in rows:
+            entry = out.setdefault(_key(r, RECOMMENDATION), {"recommended": None, "front": set()})
+            label = f"{r['model']} · {r['init']}"
+            if _truthy(r.get("recommended")):
+                entry["recommended"] = label
+            if _truthy(r.get("on_front")):
+                entry["front"].add(label)
+        return out
+
+    a, b = by_measure(ref.pareto), by_measure(new.pareto)
+    rows = []
+    for key in [k for k in a if k in b]:
+        fa, fb = sorted(a[key]["front"]), sorted(b[key]["front"])
+        rows.append(dict(zip(RECOMMENDATION, key)) | {
+            "ref_recommended": a[key]["recommended"], "new_recommended": b[key]["recommended"],
+            "ref_front": "; ".join(fa), "new_front": "; ".join(fb),
+            "changed": a[key]["recommended"] != b[key]["recommended"] or fa != fb})
+    return rows
+
+
+def compare(ref: str | Path, new: str | Path) -> Comparison:
+    """Compare ``new`` against ``ref`` (report folders or results stores); see the module docstring."""
+    a, b = load_rows(ref), load_rows(new)
+    cells, only_ref, only_new = _cells(a, b)
+    return Comparison(a.origin, b.origin, cells, _verdicts(a, b), _recommendations(a, b), only_ref, only_new)
