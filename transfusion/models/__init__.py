@@ -11,8 +11,7 @@ classes and the stage view load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from transfusion.core.lazy import lazy_names
 
 from . import catalog as _catalog  # noqa: F401  (declares the built-in models)
 from ._registry import (
@@ -32,12 +31,7 @@ _LAZY = {"CBR": ".cbr", "cbr_param_count": ".cbr", "Stage": ".stage_view", "stag
          "stage_of_keys": ".stage_view", "stages": ".stage_view"}
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)  # PEP 562: torch-backed names load on first use
 
 
 __all__ = [

@@ -7,8 +7,7 @@ The spec and the summary need no torch; the rest loads on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from transfusion.core.lazy import lazy_names
 
 from .spec import OPTIMIZERS, SCHEDULES, RunSpec, TrainConfig, normalise_spec, parse_train_size
 from .summary import RunSummary
@@ -17,12 +16,7 @@ _LAZY = {"normalize": ".inference", "predict": ".inference", "CURVE_FIELDS": ".l
          "train_run": ".loop", "Prepared": ".setup", "build_initial_model": ".setup", "prepare": ".setup"}
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)  # PEP 562: torch-backed names load on first use
 
 
 __all__ = [

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from transfusion.core.lazy import lazy_names
+
 from .regime import REGIME_FORMS, REGIME_NAMES, Regime, parse_regime, source_arch, validate
 
 _LAZY = {
@@ -20,14 +22,13 @@ _LAZY = {
 }
 
 
+_lazy = lazy_names(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first use
     if name == "CHECKPOINT_FORMAT":
         return importlib.import_module(".checkpoint", __name__).FORMAT
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy(name)
 
 
 __all__ = [

@@ -34,8 +34,7 @@ too few datapoints are handled.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from transfusion.core.lazy import lazy_names
 
 #: Study name → title, in the order :func:`run_all` runs them.
 TITLES: dict[str, str] = {
@@ -58,12 +57,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)  # PEP 562: torch-backed names load on first use
 
 
 __all__ = [
