@@ -66,3 +66,29 @@ def test_envelope_covers_seed_and_test_variance():
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nothing"), str(tmp_path / "nothing")]) == 2
     assert "neither a report folder" in capsys.readouterr().err
+
+
+def test_a_borderline_front_member_moving_is_not_a_change():
+    from transfusion.report.compare import Rows, _recommendations
+
+    def pareto(members: dict[str, tuple[bool, bool]], rec: str = "transfer", alt: tuple = ()) -> list[dict]:
+        # init → (on_front, borderline)
+        return [{"dataset": "d", "train_size": "all", "cost_measure": "macs", "model": "cbr_small", "init": i,
+                 "on_front": str(on), "borderline": str(b), "recommended": str(i == rec), "alternative": str(i in alt)}
+                for i, (on, b) in members.items()]
+
+    ref = Rows("ref", [], [], pareto({"transfer": (True, False), "meanvar": (True, True), "random": (False, False)}))
+    moved = Rows("new", [], [], pareto({"transfer": (True, False), "meanvar": (False, False),
+                                        "random": (False, False)}))
+    (row,) = _recommendations(ref, moved)
+    assert not row["changed"] and row["borderline"] == "cbr_small · meanvar"
+    assert row["ref_front"] == "cbr_small · meanvar ≈; cbr_small · transfer"
+    # a clear member leaving is a change
+    clear = Rows("new", [], [], pareto({"transfer": (True, False), "meanvar": (True, True), "random": (True, False)}))
+    assert _recommendations(ref, clear)[0]["changed"]
+    # the recommendation moving to a row the reference called an alternative (within noise) is no change;
+    # moving to any other row is
+    same = {"transfer": (True, False), "meanvar": (True, True), "random": (False, False)}
+    ref_alt = Rows("ref", [], [], pareto(same, alt=("meanvar",)))
+    assert not _recommendations(ref_alt, Rows("new", [], [], pareto(same, rec="meanvar")))[0]["changed"]
+    assert _recommendations(ref_alt, Rows("new", [], [], pareto(same, rec="random")))[0]["changed"]

@@ -462,3 +462,30 @@ def test_steps_to_target():
     assert steps_to_target([], [], 0.8) is None
     with pytest.raises(ValueError, match="3 steps but 2 values"):
         steps_to_target([1, 2, 3], [0.1, 0.2], 0.5)
+
+
+def test_pooled_seed_variance_against_hand_computation():
+    """Three regimes of one model, three seeds each: s_p² = mean of the s², 6 degrees of freedom."""
+    import math
+
+    from scipy import stats as sps
+
+    from transfusion.stats import pool_seed_variance, seed_estimate
+
+    per_seed = {"a": [0.010, 0.014, 0.012], "b": [0.000, 0.000, 0.000], "c": [-0.02, 0.01, 0.00]}
+    reps = np.random.default_rng(0).normal(0, 0.002, size=(3, 400))  # test-resample noise, shared shape
+    ests = [seed_estimate(v, reps + np.asarray(v)[:, None]) for v in per_seed.values()]
+    assert ests[1].sd_seeds == 0 and ests[1].df == math.inf  # alone, b looks exact
+    pooled = pool_seed_variance(ests)
+    sp2 = np.mean([np.var(v, ddof=1) for v in per_seed.values()])
+    for e, p in zip(ests, pooled):
+        seed_var = sp2 / 3
+        se = math.sqrt(seed_var + e.se_test ** 2)
+        assert (p.mean, p.sd_seeds, p.se_test) == (e.mean, e.sd_seeds, e.se_test)  # own numbers kept
+        assert p.sd_used == pytest.approx(math.sqrt(sp2)) and p.df_seed == 6 and p.pooled_over == 3
+        assert p.se == pytest.approx(se) and p.df == pytest.approx(se ** 4 * 6 / seed_var ** 2)
+        lo, hi = p.interval(0.95)
+        assert hi - p.mean == pytest.approx(sps.t.ppf(0.975, p.df) * se)
+    # one-seed estimates neither contribute nor change; a single measured estimate is left as it is
+    one = seed_estimate([0.5], np.zeros((1, 10)) + 0.5)
+    assert pool_seed_variance([ests[0], one]) == [ests[0], one]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transfusion.report.pareto import cheapest_within, pareto_front
+from transfusion.report.pareto import (
+    cheapest_within,
+    front_borderline,
+    pareto_front,
+    recommendation_alternatives,
+)
 
 NAN = float("nan")
 
@@ -105,3 +110,49 @@ def test_cheapest_within_prefers_the_preferred_row_on_equal_cost():
     assert cheapest_within(costs, aucs, 0.02) == 1
     assert cheapest_within(costs, aucs, 0.02, prefer=[True, False, False]) == 0
     assert cheapest_within(costs, aucs, 0.015, prefer=[True, False, False]) == 1  # 0.90 is not within δ
+
+
+def test_borderline_marks_the_points_noise_can_move():
+    # one model under three regimes (equal cost) and a dearer model; δ = 1 AUC point, SE 0.3 points each
+    costs = [1.0, 1.0, 1.0, 2.0]
+    aucs = [0.920, 0.912, 0.895, 0.960]
+    gap_se = np.sqrt(2) * 0.003
+    front = pareto_front(costs, aucs, tolerance=0.01)
+    border = front_borderline(costs, aucs, np.full((4, 4), gap_se), tolerance=0.01)
+    # 0.912 is 0.8 points below 0.920: inside δ by 0.2, well within 2·SE of the gap (0.85): borderline.
+    # 0.895 is 2.5 points below: clearly off; 0.920 and the dearer 0.960 (4 points better): clearly on
+    assert front.tolist() == [True, True, False, True]
+    assert border.tolist() == [False, True, False, False]
+    # not borderline ⇒ no jitter of at most z·se/√2 per score moves the point (each gap moves < z·SE of the gap)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        jitter = rng.uniform(-1, 1, size=4) * 2.0 * 0.003 / np.sqrt(2)
+        moved = pareto_front(costs, np.add(aucs, jitter), tolerance=0.01)
+        assert (moved == front)[~border].all()
+    # a large enough jitter does move the borderline one off
+    assert not pareto_front(costs, [0.920, 0.909, 0.895, 0.960], tolerance=0.01)[1]
+    assert front_borderline(costs, aucs, gap_se, tolerance=0.01).tolist() == border.tolist()  # scalar SE
+    # zero SEs: only exact ties with the threshold are borderline
+    assert not front_borderline(costs, aucs, 0.0, tolerance=0.01).any()
+    with pytest.raises(ValueError, match=r"\(4, 4\) array"):
+        front_borderline(costs, aucs, [0.1, 0.1], tolerance=0.01)
+
+
+def test_recommendation_alternatives_are_the_picks_noise_could_make():
+    # one model under four regimes (random preferred: it needs no weights), a dearer model; δ = 1 point
+    costs = [1.0, 1.0, 1.0, 1.0, 2.0]
+    aucs = [0.910, 0.928, 0.922, 0.890, 0.950]
+    prefer = [True, False, False, True, False]
+    # the best (0.950) is dearer; within δ of it nothing cheaper: the pick is the best itself
+    assert cheapest_within(costs, aucs, 0.01, prefer=prefer) == 4
+    alt = recommendation_alternatives(costs, aucs, 0.01, 0.004, prefer=prefer)
+    # 0.928 lies 2.2 points below the best: 1.2 beyond δ, within 2 SE (0.8)? no: 1.2 > 0.8, so not even
+    # possibly within δ; the pick has no alternative
+    assert alt.tolist() == [False, False, False, False, True]
+    # without the dearer model: pick 0.928 (need weights), 0.922 ties it within 2 SE, and random 0.910
+    # is possibly within δ of it (1.8 − 1 = 0.8 ≤ 2 SE) and preferred: both alternatives; 0.890 is not
+    c4, a4, p4 = costs[:4], aucs[:4], prefer[:4]
+    assert cheapest_within(c4, a4, 0.01, prefer=p4) == 1
+    assert recommendation_alternatives(c4, a4, 0.01, 0.004, prefer=p4).tolist() == [True, True, True, False]
+    # with exact scores (SE 0) only the pick is marked
+    assert recommendation_alternatives(c4, a4, 0.01, 0.0, prefer=p4).tolist() == [False, True, False, False]

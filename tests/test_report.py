@@ -179,27 +179,35 @@ def test_paired_intervals_and_verdicts_on_constructed_predictions(tmp_path):
     rows = {r["regime"]: r for r in data.paired}
     assert set(rows) == {"transfer", "meanvar", "gabor"}
     assert all(r["n_seeds"] == 3 and r["family_size"] == 3 for r in rows.values())
-    assert rows["transfer"]["diff"] == 0 and (rows["transfer"]["ci_low"], rows["transfer"]["ci_high"]) == (0, 0)
-    assert rows["transfer"]["verdict"] == "equivalent"
     assert rows["meanvar"]["verdict"] == "better" and rows["meanvar"]["ci_low"] > 0.01
     assert rows["gabor"]["verdict"] == "worse" and rows["gabor"]["ci_high"] < 0
-    # the interval, computed here independently: SE² = s²/n + var over test resamples of the seed mean,
-    # Welch-Satterthwaite df, simultaneous level 1 - 0.05/3
+    # the intervals, computed here independently: per regime SE² = s_p²/n + var over test resamples of the
+    # seed mean, s_p² the seed variance pooled over the model's three regimes (6 df), Welch-Satterthwaite df,
+    # simultaneous level 1 - 0.05/3
     from scipy import stats as sps
     from sklearn.metrics import roc_auc_score
 
-    for regime, make in (("meanvar", lambda s: t * 0.5 + base[s] * 0.5), ("gabor", lambda s: noisy(t, 6.0, 20 + s))):
-        d = np.array([roc_auc_score(t, make(s)) - roc_auc_score(t, base[s]) for s in range(3)])
+    makes = {"transfer": lambda s: base[s].copy(), "meanvar": lambda s: t * 0.5 + base[s] * 0.5,
+             "gabor": lambda s: noisy(t, 6.0, 20 + s)}
+    d = {k: np.array([roc_auc_score(t, make(s)) - roc_auc_score(t, base[s]) for s in range(3)])
+         for k, make in makes.items()}
+    pooled_var = np.mean([v.var(ddof=1) for v in d.values()])
+    assert d["transfer"].var() == 0 and pooled_var > 0  # transfer's own spread is 0: pooling gives it one
+    for regime, make in makes.items():
         reps = np.mean([M.bootstrap(BINARY, make(s), t, n_boot=300, seed=0).replicates
                         - M.bootstrap(BINARY, base[s], t, n_boot=300, seed=0).replicates for s in range(3)], axis=0)
-        seed_var, test_var = d.var(ddof=1) / 3, reps.var(ddof=1)
+        seed_var, test_var = pooled_var / 3, reps.var(ddof=1)
         se = np.sqrt(seed_var + test_var)
-        df = se ** 4 * 2 / seed_var ** 2
+        df = se ** 4 * 6 / seed_var ** 2
         half = sps.t.ppf(1 - 0.05 / 3 / 2, df) * se
         r = rows[regime]
-        assert r["diff"] == pytest.approx(d.mean()) and r["se"] == pytest.approx(se) and r["df"] == pytest.approx(df)
-        assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+        assert r["diff"] == pytest.approx(d[regime].mean(), abs=1e-12)
+        assert r["diff_sd"] == pytest.approx(d[regime].std(ddof=1), abs=1e-12)
+        assert r["sd_pooled"] == pytest.approx(np.sqrt(pooled_var)) and r["pooled_over"] == 3
+        assert r["se"] == pytest.approx(se) and r["df"] == pytest.approx(df)
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((d[regime].mean() - half, d[regime].mean() + half))
         assert r["level"] == pytest.approx(1 - 0.05 / 3)
+    assert rows["transfer"]["verdict"] == ("equivalent" if rows["transfer"]["ci_high"] < 0.01 else "inconclusive")
     # per-seed differences are listed, without verdicts
     per_seed = [s for s in data.paired_seeds if s["regime"] == "meanvar"]
     assert [s["seed"] for s in per_seed] == [0, 1, 2] and "verdict" not in per_seed[0]
@@ -237,11 +245,15 @@ def test_multiplicity_widens_each_interval_with_the_family(tmp_path):
     alone = hand_store(tmp_path / "a.sqlite", [*seeded("cbr_small", "random", lambda s: {"scores": base[s], "targets": t}),
                                                 *seeded("cbr_small", "transfer", near)])
     (one,) = report_data(alone, n_boot=300, margin=0.02).paired
-    others = [seeded("cbr_small", f"transfusion:{k}", lambda s, k=k: {"scores": noisy(t, 1.0, 100 * k + s),
-                                                                      "targets": t}) for k in range(1, 5)]
+    # four more comparisons of another model (its own seed variance, so the transfer comparison's SE is
+    # unchanged: only the family widens its interval)
+    others = [seeded("cbr_tiny", f"transfusion:{k}", lambda s, k=k: {"scores": noisy(t, 1.0, 100 * k + s),
+                                                                     "targets": t}) for k in range(1, 5)]
     family = hand_store(tmp_path / "f.sqlite", [*seeded("cbr_small", "random", lambda s: {"scores": base[s],
                                                                                            "targets": t}),
-                                                 *seeded("cbr_small", "transfer", near), *sum(others, [])])
+                                                 *seeded("cbr_small", "transfer", near), *sum(others, []),
+                                                 *seeded("cbr_tiny", "random", lambda s: {"scores": base[s],
+                                                                                          "targets": t})])
     rows = report_data(family, n_boot=300, margin=0.02).paired
     five = next(r for r in rows if r["regime"] == "transfer")
     assert one["family_size"] == 1 and five["family_size"] == 5

@@ -12,7 +12,11 @@
   envelope covers the test sample only (training variance was not measured) and says so.
 * **verdict changes**: every regime-vs-random comparison whose verdict category differs;
 * **recommendation changes**: per dataset, train size and cost measure, the recommended model ·
-  regime, and the Pareto front's members, where they differ.
+  regime, and the Pareto front's members, where they differ. A member marked ``borderline`` on
+  either side (its place turns on a gap within noise of δ) is listed, with ``≈``, but a change in
+  its membership alone is not a change: noise of that size moves it. Likewise a recommendation
+  that moved to a row the other side lists as its ``alternative`` (a pick within the noise of the
+  AUC gaps) is not a change.
 
 Only verdicts and recommendations decide ``changed``: a cell outside its envelope is reported
 (about one in twenty is expected by chance) but is not a change of conclusion.
@@ -37,7 +41,7 @@ CELL_COLUMNS = ("dataset", "train_size", "model", "init", "ref_auc", "ref_sd", "
 VERDICT_COLUMNS = ("dataset", "train_size", "model", "regime", "ref_verdict", "new_verdict", "ref_diff", "new_diff",
                    "changed")
 RECOMMENDATION_COLUMNS = ("dataset", "train_size", "cost_measure", "ref_recommended", "new_recommended",
-                          "ref_front", "new_front", "changed")
+                          "alternatives", "ref_front", "new_front", "borderline", "changed")
 
 
 @dataclass
@@ -172,22 +176,35 @@ def _recommendations(ref: Rows, new: Rows) -> list[dict]:
     def by_measure(rows: list[dict]) -> dict[tuple, dict]:
         out: dict[tuple, dict] = {}
         for r in rows:
-            entry = out.setdefault(_key(r, RECOMMENDATION), {"recommended": None, "front": set()})
+            entry = out.setdefault(_key(r, RECOMMENDATION),
+                                   {"recommended": None, "front": set(), "borderline": set(), "alternatives": set()})
             label = f"{r['model']} · {r['init']}"
             if _truthy(r.get("recommended")):
                 entry["recommended"] = label
             if _truthy(r.get("on_front")):
                 entry["front"].add(label)
+            if _truthy(r.get("borderline")):
+                entry["borderline"].add(label)
+            if _truthy(r.get("alternative")):
+                entry["alternatives"].add(label)
         return out
+
+    def shown(front: set, borderline: set) -> str:
+        return "; ".join(f"{m} ≈" if m in borderline else m for m in sorted(front))
 
     a, b = by_measure(ref.pareto), by_measure(new.pareto)
     rows = []
     for key in [k for k in a if k in b]:
-        fa, fb = sorted(a[key]["front"]), sorted(b[key]["front"])
+        loose = a[key]["borderline"] | b[key]["borderline"]
+        fa, fb = a[key]["front"] - loose, b[key]["front"] - loose
+        ra, rb = a[key]["recommended"], b[key]["recommended"]
+        rec_changed = ra != rb and rb not in a[key]["alternatives"] and ra not in b[key]["alternatives"]
         rows.append(dict(zip(RECOMMENDATION, key)) | {
             "ref_recommended": a[key]["recommended"], "new_recommended": b[key]["recommended"],
-            "ref_front": "; ".join(fa), "new_front": "; ".join(fb),
-            "changed": a[key]["recommended"] != b[key]["recommended"] or fa != fb})
+            "ref_front": shown(a[key]["front"], loose), "new_front": shown(b[key]["front"], loose),
+            "borderline": "; ".join(sorted(loose)),
+            "alternatives": "; ".join(sorted(a[key]["alternatives"] | b[key]["alternatives"])),
+            "changed": rec_changed or fa != fb})
     return rows
 
 

@@ -7,7 +7,10 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
 * **Regime − random** — one comparison per dataset × train size × model × regime, over the seeds
   both the regime and ``random`` ran (paired by seed, scored on the same test images): the mean
   per-seed AUC difference with ``SE² = s²/n + SE_test²`` and Student's t
-  (:func:`transfusion.stats.seed_estimate`). The comparisons of one dataset × train size form a
+  (:func:`transfusion.stats.seed_estimate`), ``s²`` pooled over the regimes of the same model on
+  the same dataset × train size (:func:`transfusion.stats.pool_seed_variance`: three seeds alone
+  give two degrees of freedom and an interval whose width is itself noisy). The comparisons of one
+  dataset × train size form a
   family: each is read from a simultaneous interval at ``1 − 0.05 / K`` (Bonferroni over the
   family's K judged comparisons, :func:`transfusion.stats.family_level`), so that all of a
   family's verdicts hold together at 5%. A comparison with fewer than
@@ -16,11 +19,15 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
   listed too (``paired_seeds.csv``), without verdicts.
 * **Pareto front / recommendation** — per dataset and train size, over the rows' mean AUC and
   each cost measure: :func:`.pareto.pareto_front` and :func:`.pareto.cheapest_within` with
-  ``delta``.
+  ``delta``; a row whose membership turns on a gap within two standard errors of ``delta``
+  (:func:`.pareto.front_borderline`; gap SEs from the cells' seed variances and the paired test
+  bootstrap) is marked ``borderline``; rows the recommendation could fall on within that noise
+  are marked ``alternative`` (:func:`.pareto.recommendation_alternatives`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,21 +43,21 @@ from transfusion.transfer import parse_regime
 
 from .costs import COST_MEASURES
 from .paper import paper_table
-from .pareto import cheapest_within, pareto_front
+from .pareto import cheapest_within, front_borderline, pareto_front, recommendation_alternatives
 
 #: a pretrained source whose own test AUC is below this is flagged as weak (near chance, 0.5)
 WEAK_SOURCE_AUC = 0.6
 
 PAIRED_COLUMNS = (
     "dataset", "train_size", "model", "regime", "baseline", "n_seeds", "seeds", "n_test", "auc_regime",
-    "auc_baseline", "diff", "diff_sd", "diff_min", "diff_max", "se_test", "se", "df", "level", "ci_low", "ci_high",
-    "margin", "family_size", "verdict", "reason", "note",
+    "auc_baseline", "diff", "diff_sd", "diff_min", "diff_max", "sd_pooled", "pooled_over", "se_test", "se", "df",
+    "level", "ci_low", "ci_high", "margin", "family_size", "verdict", "reason", "note",
 )
 SEED_COLUMNS = ("dataset", "train_size", "model", "regime", "seed", "auc_regime", "auc_baseline", "diff",
                 "ci_low", "ci_high")
 PARETO_COLUMNS = (
-    "dataset", "train_size", "cost_measure", "model", "init", "cost", "auc_mean", "on_front", "recommended",
-    "delta",
+    "dataset", "train_size", "cost_measure", "model", "init", "cost", "auc_mean", "auc_se", "on_front",
+    "borderline", "recommended", "alternative", "delta",
 )
 PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
                  "n_seeds", "dataset", "note")
@@ -171,7 +178,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
             family += _comparisons(data, size, model, group, cache, weak)
         paired += _judge_family(family, margin=margin, level=level)
         paired_seeds += [s for c in family for s in c.pop("_seeds")]
-    pareto, recs = _pareto(summary, datasets, delta)
+    pareto, recs = _pareto(summary, datasets, delta, lambda rows: _gap_se(rows, cells, cache))
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
@@ -271,6 +278,16 @@ def _comparisons(data: str, size: str, model: str, group: dict[str, list[dict]],
 def _judge_family(family: list[dict], *, margin: float, level: float) -> list[dict]:
     """Verdicts for one dataset × train size: simultaneous intervals over the comparisons with at
     least :data:`~transfusion.stats.MIN_SEEDS` seed pairs (Bonferroni), the others unjudged."""
+    by_model: dict[str, list[dict]] = {}
+    for c in family:
+        if c["_estimate"] is not None:
+            by_model.setdefault(c["model"], []).append(c)
+    for group in by_model.values():  # the seed variance of a difference, pooled over a model's regimes
+        for c, est in zip(group, stats.pool_seed_variance([c["_estimate"] for c in group])):
+            c["_estimate"] = est
+            if est.pooled_over > 1:
+                c.update(sd_pooled=est.sd_used, pooled_over=est.pooled_over, se=est.se,
+                         df=est.df if np.isfinite(est.df) else None)
     judged = [c for c in family if c["_estimate"] is not None and c["_estimate"].n_seeds >= MIN_SEEDS]
     judged_ids = {id(c) for c in judged}
     fam_level = stats.family_level(len(judged), 1 - level) if judged else level
@@ -284,7 +301,35 @@ def _judge_family(family: list[dict], *, margin: float, level: float) -> list[di
     return family
 
 
-def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) -> tuple[list[dict], list[dict]]:
+def _gap_se(rows: list[dict], cells: dict[tuple, list[dict]], cache: ReplicateCache) -> np.ndarray:
+    """(n, n) standard errors of the AUC gaps between summary ``rows`` of one dataset × train size:
+    ``sqrt(s_i²/n_i + s_j²/n_j + var_test(mean_i − mean_j))`` — seed variance of each cell's mean
+    (independent trainings) plus the bootstrap variance of the gap over the shared test images
+    (aligned replicates, so the test noise both cells share cancels). Without predictions the
+    test part is the rows' own test variances added (wider)."""
+    n = len(rows)
+    seed_var, reps = np.zeros(n), []
+    for i, r in enumerate(rows):
+        runs = [x for x in cells.get(cell_key(r), []) if x["test_auc"] is not None]
+        if len(runs) > 1:
+            seed_var[i] = np.var([x["test_auc"] for x in runs], ddof=1) / len(runs)
+        try:
+            reps.append(cache.replicates([x["run_id"] for x in runs], runs[0]["summary"].task).mean(axis=0))
+        except (IndexError, ValueError, stats.UndefinedMetricError):
+            reps.append(None)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if reps[i] is not None and reps[j] is not None and len(reps[i]) == len(reps[j]):
+                test_var = float(np.var(reps[i] - reps[j], ddof=1))
+            else:
+                test_var = float(sum((rows[k].get("auc_se_test") or 0.0) ** 2 for k in (i, j)))
+            out[i, j] = np.sqrt(seed_var[i] + seed_var[j] + test_var)
+    return out
+
+
+def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
+            gap_se: Callable[[list[dict]], np.ndarray]) -> tuple[list[dict], list[dict]]:
     rows, recs = [], []
     for data, size in datasets:
         group = [r for r in summary if (r["dataset"], r["train_size"]) == (data, size) and r["auc_mean"] is not None]
@@ -294,18 +339,27 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float) 
                 continue
             costs = [float(r[m.key]) for r in pts]
             aucs = [float(r["auc_mean"]) for r in pts]
+            se = gap_se(pts)
+            prefer = [_from_scratch(r["init"]) for r in pts]
             front = pareto_front(costs, aucs, tolerance=delta)
-            rec = cheapest_within(costs, aucs, delta, prefer=[_from_scratch(r["init"]) for r in pts])
+            borderline = front_borderline(costs, aucs, se, tolerance=delta)
+            rec = cheapest_within(costs, aucs, delta, prefer=prefer)
+            alternative = recommendation_alternatives(costs, aucs, delta, se, prefer=prefer)
             best = int(np.argmax(aucs))
             for i, r in enumerate(pts):
                 rows.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": r["model"],
-                             "init": r["init"], "cost": costs[i], "auc_mean": aucs[i], "on_front": bool(front[i]),
-                             "recommended": i == rec, "delta": delta})
+                             "init": r["init"], "cost": costs[i], "auc_mean": aucs[i], "auc_se": r.get("auc_se"),
+                             "on_front": bool(front[i]), "borderline": bool(borderline[i]),
+                             "recommended": i == rec, "alternative": bool(alternative[i] and i != rec),
+                             "delta": delta})
             recs.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": pts[rec]["model"],
                          "init": pts[rec]["init"], "cost": costs[rec], "auc_mean": aucs[rec],
                          "best_model": pts[best]["model"], "best_init": pts[best]["init"], "best_auc": aucs[best],
                          "best_cost": costs[best], "delta": delta,
-                         "front": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(front)]})
+                         "front": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(front)],
+                         "borderline": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(borderline)],
+                         "alternatives": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(alternative)
+                                          if i != rec]})
     return rows, recs
 
 

@@ -9,6 +9,7 @@ an infinite cost is an ordinary (very high) cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,16 +45,13 @@ def pareto_front(
     this is the usual front (at least as good on both, better on one). A positive tolerance
     (score units, e.g. the report's δ) gives the *δ-front*: a dearer point earns its place only
     by beating every cheaper one by more than δ, and points of equal cost within δ of each other
-    are on it together — so noise smaller than δ cannot move a point on or off it.
+    are on it together. A point whose gap to another lies near δ can still move on or off it
+    with noise: :func:`front_borderline` says which.
     Points with a NaN cost or score are excluded (False) and dominate nothing; identical points
     do not dominate each other. An empty input gives an empty mask.
     """
-    if not np.isfinite(tolerance) or tolerance < 0:
-        raise ValueError(f"tolerance must be a finite number >= 0 (in score units), got {tolerance}")
-    c, s = _as_pair(costs, scores)
-    ok = ~(np.isnan(c) | np.isnan(s))
+    c, s, idx = _scored(costs, scores, tolerance)
     front = np.zeros(c.shape, dtype=bool)
-    idx = np.flatnonzero(ok)
     if idx.size == 0:
         return front
     cc, ss = c[idx], s[idx]
@@ -66,6 +64,57 @@ def pareto_front(
     dominated = np.any((cheaper & not_worse) | (no_dearer & better), axis=1)
     front[idx] = ~dominated
     return front
+
+
+def _scored(costs: Any, scores: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Costs and scores as float arrays, and the indices of the points that have both."""
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0 (in score units), got {tolerance}")
+    c, s = _as_pair(costs, scores)
+    return c, s, np.flatnonzero(~(np.isnan(c) | np.isnan(s)))
+
+
+def _gap_matrix(gap_se: Any, n: int) -> np.ndarray:
+    """``gap_se`` (a scalar or (n, n)) as an (n, n) array of standard errors, NaN read as 0."""
+    e = np.asarray(gap_se, dtype=np.float64)
+    e = np.full((n, n), float(e)) if e.ndim == 0 else e
+    if e.shape != (n, n) or np.any(np.nan_to_num(e) < 0):
+        raise ValueError(f"gap_se must be a scalar or an ({n}, {n}) array of standard errors >= 0, got shape {e.shape}")
+    return np.nan_to_num(e)
+
+
+def front_borderline(
+    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, gap_se: Any,
+    *, tolerance: float = 0.0, z: float = 2.0,
+) -> np.ndarray:
+    """Mask (n,) bool of the points whose place on or off :func:`pareto_front` (same
+    ``tolerance``) turns on a score gap within ``z`` standard errors of its threshold.
+
+    ``gap_se`` (n, n): the standard error of each gap ``score_j − score_i`` (symmetric; a scalar
+    applies to every pair). A point is *clearly dominated* when some point dominates it by more
+    than ``z`` SEs of their gap, *clearly on the front* when every other point falls short of
+    dominating it by more than that; anything else is borderline: a rerun's noise can move it.
+    Costs are taken as exact. Points with a NaN cost or score are not borderline.
+    """
+    c, s, idx = _scored(costs, scores, tolerance)
+    e = _gap_matrix(gap_se, c.size)
+    out = np.zeros(c.shape, dtype=bool)
+    if idx.size == 0:
+        return out
+    cc, ss = c[idx], s[idx]
+    band = z * e[np.ix_(idx, idx)]
+    tol = tolerance + _DELTA_TOL if tolerance > 0 else 0.0
+    # row i, column j: by how much j clears the bar to dominate i (> 0: it does), for each rule
+    cheaper = cc[None, :] < cc[:, None]
+    no_dearer = (cc[None, :] <= cc[:, None]) & ~np.eye(idx.size, dtype=bool)
+    by_cheaper = np.where(cheaper, ss[None, :] - (ss[:, None] - tol), -np.inf)
+    by_equal_or_cheaper = np.where(no_dearer, ss[None, :] - (ss[:, None] + tol), -np.inf)
+    clear = np.maximum(by_cheaper, by_equal_or_cheaper)
+    relevant = cheaper | no_dearer
+    clearly_dominated = np.any(relevant & (clear > band), axis=1)
+    clearly_on = np.all(~relevant | (clear < -band), axis=1)
+    out[idx] = ~clearly_dominated & ~clearly_on
+    return out
 
 
 def cheapest_within(
@@ -96,3 +145,35 @@ def cheapest_within(
     # lexsort: last key is primary — cost ascending, then preferred first, then score descending, then index
     order = np.lexsort((eligible, -s[eligible], ~pref[eligible], c[eligible]))
     return int(eligible[order[0]])
+
+
+def recommendation_alternatives(
+    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, delta: float, gap_se: Any,
+    *, prefer: Sequence[bool] | np.ndarray | None = None, z: float = 2.0,
+) -> np.ndarray:
+    """Mask (n,) bool of the rows that :func:`cheapest_within` could pick instead of its pick if
+    every score gap moved by up to ``z`` of its standard errors (``gap_se``: scalar or (n, n)).
+
+    A row is an alternative when it is possibly within ``delta`` of the best (its gap to the best
+    row exceeds ``delta`` by less than ``z`` SEs) and would win the pick's order against the pick
+    (cheaper; or equal cost and preferred; or equal cost and preference with a score within ``z``
+    SEs of the pick's). When the pick itself is only possibly within ``delta``, every possibly
+    eligible row is an alternative. The pick is always marked.
+    """
+    c, s = _as_pair(costs, scores)
+    rec = cheapest_within(c, s, delta, prefer=prefer)
+    band = z * _gap_matrix(gap_se, c.size)
+    pref = np.zeros(c.shape, dtype=bool) if prefer is None else np.asarray(prefer, dtype=bool)
+    ok = ~(np.isnan(c) | np.isnan(s))
+    best = int(np.flatnonzero(ok)[np.argmax(s[ok])])
+    possible = ok & (s >= s[best] - delta - band[:, best] - _DELTA_TOL)
+    surely = ok & (s >= s[best] - delta + band[:, best] - _DELTA_TOL)
+    if not surely[rec]:
+        out = possible.copy()
+    else:
+        wins = (c < c[rec]) | ((c == c[rec]) & pref & ~pref[rec]) | (
+            (c == c[rec]) & (pref == pref[rec]) & (s >= s[rec] - band[:, rec]))
+        out = possible & wins
+    out[rec] = True
+    return out
+

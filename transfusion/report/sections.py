@@ -93,12 +93,15 @@ def _glance_recommendations(data: ReportData) -> list:
         cells = [label, f"{best['model']} · {best['init']} {num(best['auc_mean'])}"]
         for m in measures:
             rec = recs.get(m.key)
-            cells.append("—" if rec is None else f"{rec['model']} · {rec['init']} ({m.fmt(rec['cost'])})")
+            cells.append("—" if rec is None else f"{rec['model']} · {rec['init']} ({m.fmt(rec['cost'])})"
+                         + "".join(f"; ≈ {a} · {b}" for a, b in rec["alternatives"]))
         table.append(cells)
     if not table:
         return []
     return [D.Para(f"the cheapest model · regime whose mean AUC is within δ = {data.delta * 100:g} AUC points of "
-                   "the best, per cost measure (on equal cost, the regime that needs no pretrained weights).",
+                   "the best, per cost measure (on equal cost, the regime that needs no pretrained weights). "
+                   "≈ names the rows the pick could fall on instead within the noise of the AUC gaps (two "
+                   "standard errors): the data do not decide between them.",
                    lead="Recommendations:"),
             D.Table(cols, table)]
 
@@ -160,10 +163,17 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                                  title=f"{short(dataset)} (train size {size}): AUC against {m.name}")
         sub.blocks.append(D.Figure(png, f"AUC against {m.name}. Recommendation (cheapest within "
                                         f"{data.delta * 100:g} AUC points of the best): {rec['model']} · "
-                                        f"{rec['init']} — AUC {num(rec['auc_mean'])} at {m.fmt(rec['cost'])}; best "
+                                        f"{rec['init']} — AUC {num(rec['auc_mean'])} at {m.fmt(rec['cost'])}"
+                                        + (" (within noise of it: " + "; ".join(f"{a} · {b}" for a, b in
+                                                                                rec["alternatives"]) + ")"
+                                           if rec["alternatives"] else "") + "; best "
                                         f"{rec['best_model']} · {rec['best_init']} {num(rec['best_auc'])} at "
                                         f"{m.fmt(rec['best_cost'])}. Pareto front: "
-                                        + "; ".join(f"{a} · {b}" for a, b in rec["front"]) + ".", csv=pareto_csv))
+                                        + "; ".join(f"{a} · {b}" + (" ≈" if (a, b) in rec["borderline"] else "")
+                                                    for a, b in rec["front"])
+                                        + (" (≈ borderline: its place turns on a gap within noise of δ)"
+                                           if any(f in rec["borderline"] for f in rec["front"]) else "") + ".",
+                                        csv=pareto_csv))
     out.append(sub)
     return out
 
@@ -226,14 +236,24 @@ def method_section(data: ReportData) -> D.Section:
         f"(±{data.margin * 100:g} AUC points): any difference is smaller than the margin, with 95% confidence for "
         "the family. Better / worse mean the interval excludes 0. Inconclusive means the data cannot tell: it is "
         "not evidence of equivalence.",
+        "The seed-to-seed variance of a regime − random difference is pooled over the regimes of the same model on "
+        "the same dataset (columns sd_pooled and pooled_over of paired.csv): with three seeds a difference's own SD "
+        "rests on two degrees of freedom, so its t quantile is large and its interval's width is itself noisy. "
+        "Pooling assumes the seed noise of a difference does not depend on the regime; compare diff_sd with "
+        "sd_pooled to check.",
         "Multiplicity: the comparisons of one dataset form a family; each is read from a simultaneous interval "
         "(Bonferroni: 1 − 0.05/K for K judged comparisons), so the family's verdicts hold together at 95%.",
         "What a verdict does not say: that a regime helps on other data, at another training length or size, or "
         "with real ImageNet weights — only that on this task, with this recipe and these weight sources, the "
         "difference lies where the interval says.",
-        "Pareto front: rows no other row beats on both AUC and cost. Recommendation: the cheapest row whose mean "
+        "Pareto front: rows that no row of lower or equal cost beats by more than δ in AUC. A row whose place on "
+        "or off the front turns on a gap within two standard errors of δ is borderline (≈ in the captions, "
+        "`borderline` in pareto.csv): another seed or machine can move it, and `transfusion compare` does not "
+        "count its moves as changes. Recommendation: the cheapest row whose mean "
         f"AUC is within δ = {data.delta * 100:g} AUC points of the best, per cost measure; among rows of equal cost "
-        "(one model under several regimes) the one that needs no pretrained weights when it qualifies.",
+        "(one model under several regimes) the one that needs no pretrained weights when it qualifies. Rows after "
+        "≈ are picks the noise of the AUC gaps (two standard errors) could make instead: the data do not decide "
+        "between them.",
         "MACs: fvcore multiply-adds per image at the run's resolution; latency: median of timed runs at batch 1 on "
         "the machine named in the Environment section.",
         "See docs/report.md for every section and column.",

@@ -13,7 +13,7 @@ from .metrics import (
     scores_from_logits,
     steps_to_target,
 )
-from .seeds import MIN_SEEDS, SeedEstimate, seed_estimate
+from .seeds import MIN_SEEDS, SeedEstimate, pool_seed_variance, seed_estimate
 from .verdicts import UNJUDGED, Judgement, Verdict, equivalence_verdict, family_level, judge
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "SeedEstimate",
     "family_level",
     "judge",
+    "pool_seed_variance",
     "seed_estimate",
     "BootstrapResult",
     "DeLongResult",

@@ -14,6 +14,14 @@ as known), between ``n − 1`` when training variance dominates and ∞ when the
 The per-seed spread already holds the part of the test noise that differs between seeds, so the
 sum counts it twice: the interval errs on the wide side.
 
+With three seeds ``s`` rests on two degrees of freedom: the t quantile is large and the interval's
+width is itself noisy, so a verdict read from it could flip on a rerun. :func:`pool_seed_variance`
+replaces each ``s²`` by the variance pooled over comparisons whose training noise is alike (the
+regimes of one model on one dataset): ``s_p² = Σ (n_k − 1) s_k² / Σ (n_k − 1)`` with
+``Σ (n_k − 1)`` degrees of freedom in the Welch–Satterthwaite formula — the residual variance of a
+one-way layout, which assumes that the seed-to-seed spread of a difference does not depend on the
+regime.
+
 With one seed there is no training variance to measure: only the test-image interval exists, and
 a verdict needs :data:`MIN_SEEDS` seeds (:mod:`.verdicts`).
 """
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,7 +70,9 @@ def aligned_replicates(task: TaskSpec, preds: Sequence[dict], *, n_boot: int, se
 class SeedEstimate:
     """The mean over seeds of a per-seed quantity (AUC, or a paired AUC difference), in metric
     units, with its uncertainty. ``sd_seeds`` is ``None`` for one seed; ``se`` and ``df`` then
-    cover the test sample only (``training_measured`` is False)."""
+    cover the test sample only (``training_measured`` is False). ``sd_used`` is the seed SD that
+    ``se`` was computed from: ``sd_seeds``, or the pooled SD after :func:`pool_seed_variance`
+    (``pooled_over`` estimates, ``df_seed`` its degrees of freedom)."""
 
     mean: float
     n_seeds: int
@@ -71,6 +81,9 @@ class SeedEstimate:
     se_test: float
     se: float
     df: float
+    sd_used: float | None = None
+    df_seed: int = 0
+    pooled_over: int = 1
 
     @property
     def training_measured(self) -> bool:
@@ -109,10 +122,34 @@ def seed_estimate(per_seed: Sequence[float], replicates: np.ndarray) -> SeedEsti
     if n == 1:
         return SeedEstimate(float(x[0]), 1, (float(x[0]),), None, se_test, se_test, math.inf)
     sd = float(np.std(x, ddof=1))
+    se, df = _combine(sd, n, n - 1, se_test)
+    return SeedEstimate(float(x.mean()), n, tuple(float(v) for v in x), sd, se_test, se, df, sd, n - 1)
+
+
+def _combine(sd: float, n: int, df_seed: int, se_test: float) -> tuple[float, float]:
+    """SE² = sd² / n + SE_test² and its Welch–Satterthwaite degrees of freedom."""
     seed_var = sd * sd / n
     se = math.sqrt(seed_var + se_test * se_test)
-    df = math.inf if seed_var == 0.0 else se ** 4 * (n - 1) / seed_var ** 2
-    return SeedEstimate(float(x.mean()), n, tuple(float(v) for v in x), sd, se_test, se, df)
+    return se, (math.inf if seed_var == 0.0 else se ** 4 * df_seed / seed_var ** 2)
+
+
+def pool_seed_variance(estimates: Sequence[SeedEstimate]) -> list[SeedEstimate]:
+    """``estimates`` with their seed variance replaced by the pooled one (see the module
+    docstring); estimates of one seed, which measured none, are returned unchanged and do not
+    contribute. Use it on estimates whose training noise is alike (one model, one dataset)."""
+    measured = [e for e in estimates if e.n_seeds >= 2]
+    df_seed = sum(e.n_seeds - 1 for e in measured)
+    if len(measured) < 2:
+        return list(estimates)
+    sd_p = math.sqrt(sum((e.n_seeds - 1) * e.sd_seeds ** 2 for e in measured) / df_seed)
+    out = []
+    for e in estimates:
+        if e.n_seeds < 2:
+            out.append(e)
+            continue
+        se, df = _combine(sd_p, e.n_seeds, df_seed, e.se_test)
+        out.append(replace(e, se=se, df=df, sd_used=sd_p, df_seed=df_seed, pooled_over=len(measured)))
+    return out
 
 
 def two_level_interval(replicates: np.ndarray, *, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -133,11 +170,29 @@ def two_level_interval(replicates: np.ndarray, *, level: float = 0.95, seed: int
     return float(lo), float(hi)
 
 
+_REPLICATES: dict[tuple, np.ndarray] = {}  # process-wide: a bench's summary and its report share them
+
+
+def _replicates_key(task: TaskSpec, p: dict, n_boot: int, seed: int) -> tuple:
+    import hashlib
+
+    h = hashlib.blake2b(repr(task).encode(), digest_size=16)
+    for k in ("scores", "targets", "mask"):
+        if p[k] is None:
+            h.update(f"{k}:none".encode())
+            continue
+        a = np.ascontiguousarray(p[k])
+        h.update(f"{k}:{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest(), n_boot, seed
+
+
 class ReplicateCache:
-    """AUC bootstrap replicates of each run over its test images, computed once and shared by the
-    summary rows and the paired comparisons. ``predictions``: run id → record with ``scores``,
-    ``targets``, ``mask`` (or ``None`` when the store lacks them). Every run uses the same
-    resampling seed, so runs scored on the same test rows get aligned replicates."""
+    """AUC bootstrap replicates of each run over its test images, computed once per process for
+    the same predictions and resampling (so a bench's summary and its report share them) and
+    shared by the summary rows and the paired comparisons. ``predictions``: run id → record with
+    ``scores``, ``targets``, ``mask`` (or ``None`` when the store lacks them). Every run uses the
+    same resampling seed, so runs scored on the same test rows get aligned replicates."""
 
     def __init__(self, predictions: dict[str, dict | None], *, n_boot: int = 1000, seed: int = 0) -> None:
         self.predictions, self.n_boot, self.seed = predictions, int(n_boot), int(seed)
@@ -153,8 +208,11 @@ class ReplicateCache:
             raise ValueError("the runs were scored on different test images")
         for rid, p in zip(run_ids, preds):
             if rid not in self._reps:
-                self._reps[rid] = bootstrap(task, p["scores"], p["targets"], p["mask"], metric="auc",
-                                            n_boot=self.n_boot, seed=self.seed).replicates
+                key = _replicates_key(task, p, self.n_boot, self.seed)
+                if key not in _REPLICATES:
+                    _REPLICATES[key] = bootstrap(task, p["scores"], p["targets"], p["mask"], metric="auc",
+                                                 n_boot=self.n_boot, seed=self.seed).replicates
+                self._reps[rid] = _REPLICATES[key]
         reps = [self._reps[r] for r in run_ids]
         if len({len(r) for r in reps}) != 1:
             raise ValueError("bootstrap replicates do not line up across runs (different test targets?)")
