@@ -31,8 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local processes (default) or Ray tasks")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
-    p.add_argument("--threads", type=int, metavar="N", help="threads per worker (default: cores // workers)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: the suite's [run] workers, else 1)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="threads per worker (default: the suite's [run] threads, else cores // workers)")
     p.add_argument("--device", default="cpu", help="training device: cpu or cuda (default cpu)")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: start a local instance)")
     p.add_argument("--data-root", metavar="PATH", help="fills {data_root} in the suite's dataset strings")
@@ -81,7 +83,6 @@ class _Progress:
                                  TextColumn("runs ·"), TimeElapsedColumn(), TextColumn("· ETA"),
                                  TimeRemainingColumn(), console=console, transient=True)
         self.task = None
-        self.base = 0
 
     def __enter__(self) -> _Progress:
         self.progress.__enter__()
@@ -93,7 +94,6 @@ class _Progress:
     def __call__(self, kind: str, row: dict) -> None:
         out = self.progress.console
         if kind == "plan":
-            self.base = row["finished"]
             self.task = self.progress.add_task("to do", total=row["todo"])
         elif kind == "start":
             s = row["spec"]
@@ -105,11 +105,11 @@ class _Progress:
             res = f"AUC {auc:.3f}" if row["status"] == "done" and auc is not None else \
                 f"[red]failed: {_escape(row.get('error'))}[/red]"
             out.print(f"  {_escape(what)}: {res}")
-        elif kind == "counts":
-            self.progress.update(self.task, completed=row["done"] + row["failed"] - self.base)
         elif kind == "cost":
+            from transfusion.core.text import num
+
             out.print(f"[dim]cost {row['model']} @ {row['res']} px: {row.get('macs') or 0:.3g} MACs, "
-                      f"torch {row.get('torch_ms')} ms, onnx {row.get('onnx_ms')} ms[/dim]")
+                      f"torch {num(row.get('torch_ms'), '.2f')} ms, ONNX {num(row.get('onnx_ms'), '.2f')} ms[/dim]")
 
 
 def _escape(text: Any) -> str:
@@ -125,13 +125,16 @@ def run(args: argparse.Namespace) -> int:
     from transfusion.harness.suite import SuiteError, load_suite
 
     console = Console(width=None if sys.stdout.isatty() else 150)
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    for flag in ("workers", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     try:
         suite = load_suite(args.suite, data_root=args.data_root)
         grid = expand(suite)
     except SuiteError as exc:
         raise UsageError(str(exc)) from None
+    workers = args.workers or suite.run.workers
+    threads = args.threads or (suite.run.threads if args.workers is None else None)
     out = Path(args.out or Path("runs") / suite.name)
     if args.dry_run:
         _print_grid(console, suite.name, grid, out)
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]suite {_escape(suite.name)}[/bold]: {len(grid.pretrain)} pretraining + {len(grid.runs)} "
                   f"training runs → {_escape(out)}/results.sqlite")
     with _Progress(console) as progress:
-        result = run_suite(suite, out, executor=args.executor, workers=args.workers, threads=args.threads,
+        result = run_suite(suite, out, executor=args.executor, workers=workers, threads=threads,
                            device=args.device, rerun_failed=args.rerun_failed, force=args.force,
                            ray_address=args.ray_address, grid=grid, on_event=progress)
     print_summary(result.summary, console)

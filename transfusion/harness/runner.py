@@ -74,7 +74,7 @@ def run_suite(
 ) -> BenchResult:
     """Run every run of ``suite`` not yet done, then profile costs and summarise.
 
-    ``on_event(kind, row)``: ``start`` / ``eval`` / ``end`` of a run (or ``counts`` with several
+    ``on_event(kind, row)``: ``start`` / ``eval`` / ``end`` of a run (only ``end`` with several
     worker processes) and ``cost`` for each new cost profile."""
     t0 = time.time()
     out = Path(out_dir)

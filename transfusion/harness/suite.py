@@ -54,7 +54,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 GRID_AXES = ("dataset", "model", "init", "seed", "train_size")
-_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report"}
+_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _OPTION_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
@@ -75,6 +75,16 @@ class CostOptions:
     batch: int = 32
     device: str = "cpu"
     repeats: int = 20
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the suite runs on one machine unless the command line says otherwise: ``workers``
+    local worker processes with ``threads`` intra-op threads each (default: cores // workers).
+    Changes speed, not results' meaning (run ids do not depend on it)."""
+
+    workers: int = 1
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class Suite:
     report: ReportOptions
     text: str
     origin: str
+    run: RunOptions = field(default_factory=RunOptions)
     train_per_model: dict[str, TrainConfig] = field(default_factory=dict)
     pretrain_per_model: dict[str, TrainConfig] = field(default_factory=dict)
 
@@ -170,6 +181,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
         res=res, source_weights=weights, pretrain_data=pre_data, pretrain=pretrain, pretrain_seed=pre_seed,
         cost=p.cost(doc.get("cost", {})), report=p.report(doc.get("report", {})), text=text, origin=origin,
+        run=p.run(doc.get("run", {})),
         train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
     )
 
@@ -318,6 +330,14 @@ class _Parser:
         if cost.device not in ("cpu", "cuda"):
             raise self.fail("cost.device", f"must be cpu or cuda, got {cost.device!r}")
         return cost
+
+    def run(self, run_t: dict) -> RunOptions:
+        self.keys("run.", run_t, {f.name for f in fields(RunOptions)})
+        for key in ("workers", "threads"):
+            v = run_t.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise self.fail(f"run.{key}", f"must be a whole number >= 1, got {v!r}")
+        return RunOptions(**run_t)
 
     def report(self, report_t: dict) -> ReportOptions:
         self.keys("report.", report_t, {f.name for f in fields(ReportOptions)})

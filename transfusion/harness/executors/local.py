@@ -20,8 +20,8 @@ def _worker_main(args: tuple) -> None:  # entry point of a spawned worker proces
 
 
 class LocalExecutor:
-    """``workers`` = 1: run in this process (events per run); more: spawned worker processes
-    (events are store counts, polled each second)."""
+    """``workers`` = 1: run in this process; more: spawned worker processes, whose finished runs
+    are read from the store each second (``end`` events, no ``start`` / ``eval``)."""
 
     def __init__(self, workers: int = 1) -> None:
         if int(workers) < 1:
@@ -38,13 +38,17 @@ class LocalExecutor:
         procs = [ctx.Process(target=_worker_main, args=(args,), daemon=True) for _ in range(self.workers)]
         for p in procs:
             p.start()
-        last = None
         with Store(store_path) as store:
-            while any(p.is_alive() for p in procs):
+            finished = {r["run_id"] for r in store.runs(run_ids=grid.ids) if r["status"] in ("done", "failed")}
+            while True:
+                alive = any(p.is_alive() for p in procs)
+                for row in store.runs(run_ids=grid.ids):  # report what the workers finished since
+                    if row["status"] in ("done", "failed") and row["run_id"] not in finished:
+                        finished.add(row["run_id"])
+                        if on_event:
+                            on_event("end", row)
+                if not alive:
+                    break
                 time.sleep(1.0)
-                c = store.counts(grid.ids)
-                if on_event and c != last:
-                    on_event("counts", c)
-                    last = c
         for p in procs:
             p.join()
