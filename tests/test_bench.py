@@ -222,12 +222,15 @@ def test_dry_run_lists_grid(tmp_path, capsys):
 
 def test_shipped_suites_validate():
     assert set(shipped_suites()) >= {"quick", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
-    grid = expand(load_suite("quick"))
-    # CBR-Small x 4 regimes and CBR-Tiny from scratch on both tasks, ResNet50 x 4 on the fundus task only
-    assert len(grid.runs) == 14 and len(grid.pretrain) == 2
-    r50 = [s for s in grid.runs if s.model == "resnet50"]
-    assert len(r50) == 4 and all(s.data.startswith("synth-retina") and s.train.epochs == 3 for s in r50)
-    assert all(s.train.epochs == 2 for s in grid.runs if s.model != "resnet50")
+    quick = load_suite("quick")
+    grid = expand(quick)
+    # 3 seeds: CBR-Small x 4 regimes on both tasks, ResNet18 x 3 regimes on the fundus task only
+    assert len(grid.runs) == 33 and len(grid.pretrain) == 2 and {s.seed for s in grid.runs} == {0, 1, 2}
+    r18 = [s for s in grid.runs if s.model == "resnet18"]
+    assert len(r18) == 9 and all(s.data.startswith("synth-retina") for s in r18)
+    assert {s.init for s in r18} == {"random", "transfer", "meanvar"}
+    assert all(s.train.epochs == 2 and s.train.select == "last" and not s.train.amp for s in grid.runs)
+    assert (quick.run.workers, quick.run.threads) == (2, 1) and quick.report.margin == 0.05
     for name in ("paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"):
         suite = load_suite(name, data_root="/data")
         assert suite.grid["dataset"] and all("/data" in d for d in suite.grid["dataset"])
@@ -318,3 +321,15 @@ def test_grid_errors_before_training(tmp_path, capsys):
                     'exclude = [{ model = "cbr_small" }]\n')
     assert main(["bench", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "grid is empty" in capsys.readouterr().err
+
+
+def test_run_table_sets_workers_and_threads():
+    suite = parse_suite(TINY() + "\n[run]\nworkers = 2\nthreads = 1\n")
+    assert (suite.run.workers, suite.run.threads) == (2, 1)
+    assert (parse_suite(TINY()).run.workers, parse_suite(TINY()).run.threads) == (1, None)
+    # speed, not meaning: the run ids do not depend on it
+    assert [s.run_id for s in expand(suite).runs] == [s.run_id for s in expand(parse_suite(TINY())).runs]
+    with pytest.raises(SuiteError, match=r"run.workers: must be a whole number >= 1, got 0"):
+        parse_suite(TINY() + "\n[run]\nworkers = 0\n")
+    with pytest.raises(SuiteError, match=r"run.cores: unknown key"):
+        parse_suite(TINY() + "\n[run]\ncores = 2\n")
