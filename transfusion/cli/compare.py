@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "seed-and-test envelope), every regime-vs-random verdict that changed category, and every "
             "recommendation or Pareto front that changed. Exit 0; with --strict, 1 when a verdict or a "
             "recommendation changed. Use it to check that a rerun on another machine reproduces a "
-            "published report: transfusion compare reports/quick runs/quick --strict"
+            "published report: transfusion compare reports/reference/quick runs/quick --strict"
         ),
     )
     p.add_argument("ref", metavar="REF", help="reference: results store, run folder or report folder")
