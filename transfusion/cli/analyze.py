@@ -80,7 +80,7 @@ def _opts(args: argparse.Namespace) -> dict:
             "knn_init": args.knn_init}
 
 
-def _print(out, stream=sys.stdout) -> None:
+def _print(out, stream=None) -> None:
     if out.absent:
         print(f"{out.name}: absent — {out.absent}", file=stream)
         return

@@ -143,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
         from transfusion.core.runtime import check_device
 
         check_device(args.device)
+    report_dir = Path(args.report_dir or Path("reports") / suite.name)
+    if not args.no_report:  # a folder the report may not write into: say so before any training
+        from transfusion.report.build import check_report_folder
+
+        check_report_folder(report_dir)
     from transfusion.harness.runner import run_suite
 
     console.print(f"[bold]suite {_escape(suite.name)}[/bold]: {len(grid.pretrain)} pretraining + {len(grid.runs)} "
@@ -162,8 +167,7 @@ def run(args: argparse.Namespace) -> int:
         from transfusion.report.build import build_report
 
         t0 = time.time()
-        paths = build_report(result.store_path, Path(args.report_dir or Path("reports") / suite.name),
-                             suite_name=suite.name, reuse=True)
+        paths = build_report(result.store_path, report_dir, suite_name=suite.name, reuse=True)
         phases["report"] = time.time() - t0
         console.print(f"report: {_escape(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
     now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "summary", "report") if k in phases)

@@ -54,8 +54,9 @@ def train_config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
     )
 
 
-def print_summary(s: RunSummary, out_dir: Path, file: Any = sys.stdout) -> None:
-    """A finished run in five lines."""
+def print_summary(s: RunSummary, out_dir: Path, file: Any = None) -> None:
+    """A finished run in five lines (to ``file``, default the current stdout)."""
+    file = file or sys.stdout
     from transfusion.core.text import interval, num
 
     ci = f" (95% CI {interval(*s.test_auc_ci)})" if s.test_auc_ci else ""
@@ -87,6 +88,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", metavar="SRC", help="pretrained weights: imagenet or file:PATH (a `pretrain` checkpoint)")
     p.add_argument("--target-auc", type=float, metavar="X", help="validation AUC target for steps-to-target")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/train/<run id>)")
+    p.add_argument("--force", action="store_true",
+                   help="train into --out even when it holds another run's files (they are overwritten)")
     p.set_defaults(func=run)
 
 
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     spec = normalise_spec(spec)
     out = Path(args.out or Path("runs") / "train" / spec.run_id)
     try:
-        summary = train_run(spec, out, resume=not args.no_resume)
+        summary = train_run(spec, out, resume=not args.no_resume, overwrite=args.force)
     except TrainingDiverged as exc:
         emit_json({**spec.to_dict(), "run_id": spec.run_id, "status": "failed", "error": str(exc)}, args.json)
         print(f"transfusion train: run failed: {exc}", file=sys.stderr)

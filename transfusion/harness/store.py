@@ -118,18 +118,52 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: SQLite ``application_id`` of a results store ("TFS1"): a store is told from other databases by it
+APPLICATION_ID = 0x54465331
+_STORE_TABLES = {"runs", "curves", "predictions", "costs", "suites"}
+
+
+class NotAStoreError(ValueError):
+    """A file that is not a transfusion results store (another SQLite database, or not SQLite)."""
+
+
 class Store:
-    """A results store at ``path`` (created on first use)."""
+    """A results store at ``path`` (created on first use). An existing file that is not a results
+    store raises :class:`NotAStoreError` before anything is written to it."""
 
     def __init__(self, path: str | Path, *, stale_after: float = 1800.0) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise NotAStoreError(f"{self.path} is a folder, not a results store file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stale_after = stale_after
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._claim_file()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _claim_file(self) -> None:
+        """Check that the file is empty, a store, or a store from before application ids (then
+        stamp it); a foreign database or a non-SQLite file is refused untouched."""
+        try:
+            app = self._db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise NotAStoreError(f"{self.path} is not a transfusion results store (not an SQLite database: {exc}); "
+                                 "point at a store written by `transfusion bench` or a new path") from None
+        if app == APPLICATION_ID:
+            return
+        if app != 0 or (tables and not tables >= _STORE_TABLES):
+            found = ", ".join(sorted(tables)[:6]) or "none"
+            raise NotAStoreError(f"{self.path} is an SQLite database of another application (tables: {found}), "
+                                 "not a transfusion results store; it was not modified")
+        self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         self._db.close()

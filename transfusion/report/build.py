@@ -74,10 +74,14 @@ def build_report(
     default to the suite's ``[report]`` table; ``studies=False`` skips the analysis studies.
     ``reuse=True`` returns the existing report untouched when it was written from the same store
     contents with the same options (``transfusion bench`` on a finished suite).
-    The figures, tables (and, with studies, studies) folders are emptied of the ``.png`` and
-    ``.csv`` files of an earlier report first, so none of its stale figures survive.
+
+    ``out_dir`` must be new, empty, or a report folder this package wrote: the files an earlier
+    report wrote (listed in its ``.transfusion-report`` manifest) are removed first, so none of
+    its stale figures survive, and nothing else is touched. A folder holding other files raises
+    :class:`ReportOutputError` before anything is written.
     """
     out = Path(out_dir)
+    earlier = _owned_files(out)
     figs, tabs = out / "figures", out / "tables"
     paths = {"md": out / "report.md", "html": out / "report.html", "figures": figs, "tables": tabs}
     stamp = _stamp(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level,
@@ -86,10 +90,11 @@ def build_report(
             and (out / _STAMP).read_text().strip() == stamp:
         return paths | {"reused": out / _STAMP}
     data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
-    for d in (figs, tabs, *((out / "studies",) if studies else ())):
+    for rel in earlier:  # the earlier report's own files: stale figures must not survive
+        (out / rel).unlink(missing_ok=True)
+    present = _file_states(out)  # what is left is the user's: the report claims only what it writes
+    for d in (figs, tabs):
         d.mkdir(parents=True, exist_ok=True)
-        for old in (*d.glob("*.png"), *d.glob("*.csv")):
-            old.unlink()
     study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.report.probe) if studies
                             else ([], "skipped (studies=False)"))
     env = environment()
@@ -99,7 +104,59 @@ def build_report(
     write_text(md, D.render_markdown(doc, out))
     write_text(html_path, D.render_html(doc, out))
     write_text(out / _STAMP, stamp + "\n")
+    written = sorted(rel for rel, state in _file_states(out).items()
+                     if rel != _MANIFEST and present.get(rel) != state)
+    write_text(out / _MANIFEST, json.dumps({"files": written}, indent=1) + "\n")
     return paths
+
+
+class ReportOutputError(ValueError):
+    """The report's output folder holds files this package did not write."""
+
+
+_MANIFEST = ".transfusion-report"
+
+
+def _file_states(out: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``out`` (relative path) with its modification time (ns) and size."""
+    return {str(f.relative_to(out)): (f.stat().st_mtime_ns, f.stat().st_size)
+            for f in out.rglob("*") if f.is_file()} if out.is_dir() else {}
+
+
+def check_report_folder(out_dir: str | Path) -> None:
+    """Raise :class:`ReportOutputError` unless ``out_dir`` may receive a report (new, empty, or
+    an earlier report's folder) — for commands that check before hours of work."""
+    _owned_files(Path(out_dir))
+
+
+def _owned_files(out: Path) -> list[str]:
+    """The files (relative to ``out``) an earlier report wrote into ``out``: its manifest's list,
+    or for a report of a version before manifests (it has the ``.store-fingerprint`` stamp) its
+    report.md/html and the PNG/CSV files of its figures, tables and studies folders. Raises
+    :class:`ReportOutputError` when ``out`` holds anything else and is not such a folder."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise ReportOutputError(f"report folder {out} is a file; choose a folder (new, empty, or an earlier report)")
+    manifest = out / _MANIFEST
+    if manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError, TypeError):
+            raise ReportOutputError(f"{manifest} is not a transfusion report manifest; remove it or choose another "
+                                    "folder") from None
+        return [f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()]
+    if (out / _STAMP).is_file():  # written before manifests existed
+        return [str(f.relative_to(out)) for f in (out / "report.md", out / "report.html", out / _STAMP,
+                                                   *(p for d in ("figures", "tables", "studies")
+                                                     for pat in ("*.png", "*.csv") for p in (out / d).glob(pat)))
+                if f.is_file()]
+    foreign = next((f for f in sorted(out.rglob("*")) if f.is_file()), None)
+    if foreign is not None:
+        raise ReportOutputError(f"report folder {out} already holds files a report did not write (e.g. "
+                                f"{foreign.relative_to(out)}); choose a new or empty folder — a report replaces "
+                                "only its own files")
+    return []
 
 
 def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: list, study_err: str | None,

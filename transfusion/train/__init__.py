@@ -13,7 +13,7 @@ from .spec import OPTIMIZERS, SCHEDULES, RunSpec, TrainConfig, normalise_spec, p
 from .summary import RunSummary
 
 _LAZY = {"normalize": ".inference", "predict": ".inference", "CURVE_FIELDS": ".loop", "TrainingDiverged": ".loop",
-         "train_run": ".loop", "Prepared": ".setup", "build_initial_model": ".setup", "prepare": ".setup"}
+         "RunFolderTaken": ".loop", "folder_run_id": ".loop", "train_run": ".loop", "Prepared": ".setup", "build_initial_model": ".setup", "prepare": ".setup"}
 
 
 __getattr__ = lazy_names(__name__, _LAZY)  # PEP 562: torch-backed names load on first use
@@ -24,11 +24,13 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "Prepared",
+    "RunFolderTaken",
     "RunSpec",
     "RunSummary",
     "TrainConfig",
     "TrainingDiverged",
     "build_initial_model",
+    "folder_run_id",
     "normalise_spec",
     "normalize",
     "parse_train_size",

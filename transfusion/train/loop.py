@@ -14,6 +14,7 @@ seconds), ``last.pt`` and ``best.pt`` (see :mod:`transfusion.transfer.checkpoint
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -188,6 +189,31 @@ class _Run:
             source_origin=self.p.source_origin, runtime=self.rt, cpu=cpu_name(), curve=curve)
 
 
+class RunFolderTaken(ValueError):
+    """The output folder holds another run's checkpoints or summary."""
+
+
+def folder_run_id(run_dir: str | Path) -> str | None:
+    """The run id a run folder belongs to (from its summary.json, else its last or best
+    checkpoint), or ``None`` for a folder that holds no run."""
+    d = Path(run_dir)
+    summary = d / "summary.json"
+    if summary.is_file():
+        try:
+            rid = json.loads(summary.read_text()).get("run_id")
+        except (ValueError, AttributeError):
+            rid = None
+        if rid:
+            return str(rid)
+    for path in (last_path(d), best_path(d)):
+        if path.is_file():
+            try:
+                return read_file(path).get("run_id")
+            except Exception:  # an unreadable checkpoint: not a run this trainer can claim
+                return "unreadable checkpoint"
+    return None
+
+
 def train_run(
     spec: RunSpec,
     out_dir: str | Path,
@@ -197,10 +223,12 @@ def train_run(
     resume: bool = True,
     cache_dir: str | Path | None = None,
     on_eval: Callable[[dict], None] | None = None,
+    overwrite: bool = False,
 ) -> RunSummary:
     """Train one run into ``out_dir`` and return its summary (also written as summary.json).
 
-    Resumes from ``out_dir/last.pt`` when it holds the same run id. Raises
+    Resumes from ``out_dir/last.pt`` when it holds the same run id. A folder holding another
+    run's files raises :class:`RunFolderTaken` before any work unless ``overwrite``. Raises
     :class:`TrainingDiverged` ("diverged at step N") on a NaN/infinite loss, ``ValueError`` for
     a bad spec or device before any work.
     """
@@ -208,6 +236,11 @@ def train_run(
     cfg = spec.train
     runtime = Runtime.resolve(cfg.device, amp=cfg.amp, threads=cfg.threads)
     out = Path(out_dir)
+    if not overwrite:
+        owner = folder_run_id(out)
+        if owner is not None and owner != spec.run_id:
+            raise RunFolderTaken(f"{out} holds run {owner}, not {spec.run_id}: training here would overwrite its "
+                                 "checkpoints; choose another folder (or overwrite it on purpose: --force)")
     out.mkdir(parents=True, exist_ok=True)
     runtime.apply()
     run = _Run(spec, prepare(spec, dataset=dataset, source=source, cache_dir=cache_dir), runtime, out)

@@ -1,0 +1,139 @@
+"""Files a user owns are never modified or deleted: foreign databases, folders a report did not
+write, another run's folder. Each case: exit code 2, a one-line message naming the bad path, and
+every byte the user had left as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from _records import hand_store, noisy, seeded, targets
+
+from transfusion.cli.main import main
+from transfusion.harness.store import NotAStoreError, Store
+from transfusion.report.build import ReportOutputError, build_report
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with the SHA-256 of its bytes."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    t = targets()
+    runs = [*seeded("cbr_small", "random", lambda s: {"scores": noisy(t, 1.0, s), "targets": t}),
+            *seeded("cbr_small", "transfer", lambda s: {"scores": noisy(t, 1.0, 10 + s), "targets": t})]
+    return hand_store(tmp_path_factory.mktemp("store") / "results.sqlite", runs)
+
+
+def _foreign_db(path: Path) -> Path:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE patients (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("INSERT INTO patients (name) VALUES ('a')")
+    db.commit()
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["report", "{db}", "--out", "{tmp}/r", "--no-studies"],
+    ["compare", "{db}", "{db}"],
+    ["analyze", "all", "--store", "{db}", "--out", "{tmp}/a"],
+])
+def test_a_foreign_database_is_refused_untouched(tmp_path, capsys, command):
+    db = _foreign_db(tmp_path / "app.sqlite")
+    before = _snapshot(tmp_path)
+    argv = [a.format(db=db, tmp=tmp_path) for a in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "another application" in err and str(db) in err and "Traceback" not in err
+    assert _snapshot(tmp_path) == before  # no tables added, no WAL switch, no journal left behind
+    with pytest.raises(NotAStoreError, match="tables: patients"):
+        Store(db)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path, capsys):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("my notes, not a database\n" * 50)
+    before = _snapshot(tmp_path)
+    assert main(["report", str(bad), "--out", str(tmp_path / "r"), "--no-studies"]) == 2
+    err = capsys.readouterr().err
+    assert "not an SQLite database" in err and str(bad) in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_store_from_before_application_ids_still_opens(tmp_path, store):
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(Path(store).read_bytes())
+    db = sqlite3.connect(old)
+    db.execute("PRAGMA application_id = 0")  # as written by earlier versions
+    db.commit()
+    db.close()
+    with Store(old) as s:
+        assert len(s.runs()) == 6
+
+
+def test_report_into_a_folder_of_user_files_refuses_and_deletes_nothing(tmp_path, capsys, store):
+    paper = tmp_path / "paper"
+    for rel in ("figures/fig1.png", "tables/table1.csv", "notes.md"):
+        (paper / rel).parent.mkdir(parents=True, exist_ok=True)
+        (paper / rel).write_text(f"user's {rel}\n")
+    before = _snapshot(paper)
+    assert main(["report", str(store), "--out", str(paper), "--no-studies"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds files a report did not write" in err and str(paper) in err
+    assert _snapshot(paper) == before
+    with pytest.raises(ReportOutputError):
+        build_report(store, paper, studies=False)
+    assert _snapshot(paper) == before
+
+
+def test_a_rebuilt_report_replaces_its_own_files_and_keeps_the_users(tmp_path, store):
+    out = tmp_path / "r"
+    build_report(store, out, n_boot=50, studies=False)
+    stale = out / "figures" / "gone.png"  # as if an earlier report had written it...
+    stale.write_bytes(b"old figure")
+    manifest = out / ".transfusion-report"
+    import json
+
+    listed = json.loads(manifest.read_text())["files"]
+    assert "report.md" in listed and any(f.startswith("tables/") for f in listed)
+    manifest.write_text(json.dumps({"files": [*listed, "figures/gone.png"]}))
+    mine = out / "figures" / "my-annotations.png"  # ...and the user added a file of their own
+    mine.write_bytes(b"user figure")
+    build_report(store, out, n_boot=50, studies=False)
+    assert not stale.exists()  # the report's stale figure is gone
+    assert mine.read_bytes() == b"user figure"  # the user's file is untouched and not claimed
+    assert "figures/my-annotations.png" not in json.loads(manifest.read_text())["files"]
+
+
+def test_bench_checks_the_report_folder_before_any_training(tmp_path, capsys):
+    suite = tmp_path / "s.toml"
+    suite.write_text('name = "s"\n[grid]\ndataset = ["synth-retina?n=200&res=32"]\nmodel = ["cbr_tiny"]\n'
+                     'init = ["random"]\n[train]\nsteps = 2\n')
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("\\documentclass{article}\n")
+    rc = main(["bench", str(suite), "--out", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "mine")])
+    assert rc == 2 and "thesis.tex" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before the store was even created
+
+
+@pytest.mark.slow
+def test_train_refuses_another_runs_folder_unless_forced(tmp_path, capsys):
+    data = "synth-retina?n=480&res=32"
+    common = ["--data", data, "--steps", "2", "--batch", "16", "--threads", "1", "--out", str(tmp_path / "run")]
+    assert main(["train", "cbr_small", "--seed", "0", *common]) == 0
+    before = _snapshot(tmp_path / "run")
+    assert main(["train", "cbr_small", "--seed", "1", *common]) == 2
+    err = capsys.readouterr().err
+    assert "holds run" in err and "--force" in err
+    assert _snapshot(tmp_path / "run") == before
+    assert main(["train", "cbr_small", "--seed", "0", *common]) == 0  # the same run: resumes, allowed
+    assert main(["train", "cbr_small", "--seed", "1", "--force", *common]) == 0
+    import json
+
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["seed"] == 1
