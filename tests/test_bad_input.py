@@ -137,3 +137,41 @@ def test_train_refuses_another_runs_folder_unless_forced(tmp_path, capsys):
     import json
 
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["seed"] == 1
+
+
+_SUITE = ('name = "s"\n[grid]\ndataset = ["synth-retina?n=200&res=32"]\nmodel = ["cbr_small"]\ninit = [{init}]\n'
+          'seed = [{seed}]\n[train]\nsteps = 2\n{train}\n[source]\ndataset = "synth-natural?n=200&res=32"\n')
+
+
+@pytest.mark.parametrize("init,seed,train,message", [
+    ('"transfusion:99"', "0", "", "transfusion:99: K must be between 0 and 4 for cbr_small"),
+    ('"freeze:99"', "0", "", "freeze:99: K must be between 0 and 4 for cbr_small"),
+    ('"slim"', "0", "", "regime 'slim' applies to model slim_resnet50, not 'cbr_small'"),
+    ('"random"', "-1", "", "grid.seed: seeds are whole numbers >= 0, got -1"),
+    ('"random"', "0", "lr = inf", "train: lr must be a finite number, got inf"),
+    ('"random"', "0", 'lr = "fast"', "train: lr must be a number, got 'fast'"),
+    ('"random"', "0", 'batch_size = "big"', "train: batch_size must be a whole number, got 'big'"),
+    ('"random"', "0", "threads = -1", "train: threads must be >= 1, got -1"),
+    ('"random"', "0", "weight_decay = nan", "train: weight_decay must be a finite number, got nan"),
+])
+def test_bad_suite_values_are_refused_before_any_work(tmp_path, capsys, init, seed, train, message):
+    suite = tmp_path / "s.toml"
+    suite.write_text(_SUITE.format(init=init, seed=seed, train=train))
+    for extra in (["--dry-run"], []):
+        assert main(["bench", str(suite), "--out", str(tmp_path / "runs"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and str(suite) in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # nothing pretrained, nothing registered
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--lr", "inf"], "lr must be a finite number, got inf"),
+    (["--epochs", "inf"], "epochs must be a finite number, got inf"),
+    (["--threads", "-1"], "threads must be >= 1, got -1"),
+    (["--init", "transfusion:99"], "K must be between 0 and 4 for cbr_small"),
+])
+def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, message):
+    out = tmp_path / "run"
+    assert main(["train", "cbr_small", "--data", "synth-retina?n=200&res=32", "--out", str(out), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -155,6 +155,40 @@ def test_kill_mid_grid_then_rerun_does_every_run_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_releases_the_run_and_says_how_to_resume(tmp_path, workers):
+    suite = _suite(tmp_path, sizes='"all", 0.5')  # 1 pretraining + 4 training runs
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_bench_cmd(suite, out, "--workers", workers), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if (out / "results.sqlite").exists():
+                with Store(out / "results.sqlite") as store:
+                    c = store.counts()
+                if c["done"] >= 1 and c["running"] >= 1:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("bench made no progress")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; rerun the same command to resume" in err and "Traceback" not in err, err[-2000:]
+    with Store(out / "results.sqlite") as store:
+        c = store.counts()
+    assert c["running"] == 0 and c["done"] < 5, c  # nothing left claimed by a process that is gone
+    rc = subprocess.run(_bench_cmd(suite, out), capture_output=True, text=True, timeout=300)
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    assert sorted(_done_lines(out).values()) == [1] * 5  # no run finished twice
+
+
+@pytest.mark.slow
 def test_two_concurrent_runners_never_run_the_same_run(tmp_path):
     suite = _suite(tmp_path, sizes='"all", 0.5, 0.25')  # 1 + 6 runs
     out = tmp_path / "out"

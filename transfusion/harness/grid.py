@@ -11,6 +11,7 @@ from transfusion.data import canonical_spec, dataset_kind, parse_spec
 from transfusion.models import check_input_size, model_config
 from transfusion.train.spec import RunSpec, normalise_spec
 from transfusion.transfer import parse_regime, source_arch
+from transfusion.transfer.regime import validate as validate_regime
 
 from .suite import GRID_AXES, Suite
 
@@ -47,6 +48,12 @@ def expand(suite: Suite) -> Grid:
         combo = dict(zip(GRID_AXES, values))
         if _excluded(combo, suite.exclude):
             continue
+        try:  # K against the model's stage count, slim and gabor where they apply: before any work
+            validate_regime(combo["model"], combo["init"])
+        except ValueError as exc:
+            raise ValueError(f"{suite.origin}: grid: model {combo['model']} with init {combo['init']}: {exc}; "
+                             f"exclude the pair ({{ model = \"{combo['model']}\", init = \"{combo['init']}\" }}) "
+                             "or change the grid") from None
         source, dep = _source_of(suite, combo, pretrain)
         spec = normalise_spec(RunSpec(
             model=combo["model"], data=canonical_spec(combo["dataset"], res=suite.res), init=combo["init"],

@@ -288,6 +288,13 @@ class Store:
                            (run_id, _npy(predictions["scores"]), _npy(predictions["targets"]),
                             _npy(mask) if mask is not None and np.size(mask) else None))
 
+    def release(self, run_id: str, who: str | None = None) -> None:
+        """Give a claimed run back (``pending``) when its worker stops it — Ctrl-C — so that no run
+        is left ``running`` by a live process; the next claim resumes it from its checkpoint."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status='pending', claimed_by=NULL WHERE run_id=? AND status='running' "
+                       "AND claimed_by=?", (run_id, who or worker_id()))
+
     def fail(self, run_id: str, error: str, tb: str = "") -> None:
         """Record a failed run with its error and traceback."""
         with self.transaction() as db:

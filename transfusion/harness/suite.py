@@ -240,8 +240,8 @@ class _Parser:
             except ValueError as exc:
                 raise self.fail("grid.init", str(exc)) from None
         for s in grid["seed"]:
-            if isinstance(s, bool) or not isinstance(s, int):
-                raise self.fail("grid.seed", f"seeds are integers, got {s!r}")
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise self.fail("grid.seed", f"seeds are whole numbers >= 0, got {s!r}")
         try:
             grid["train_size"] = [parse_train_size(t) for t in grid["train_size"]]
         except ValueError as exc:

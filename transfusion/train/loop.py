@@ -37,6 +37,7 @@ from transfusion.transfer.checkpoint import (
     read_file,
     save_checkpoint,
 )
+from transfusion.transfer.regime import validate as validate_regime
 
 from .inference import aux_logits_of, batch_tensors, logits_of, loss_fn, normalize, predict
 from .optim import make_optimizer, make_schedule
@@ -233,6 +234,7 @@ def train_run(
     a bad spec or device before any work.
     """
     spec = normalise_spec(spec)
+    validate_regime(spec.model, spec.init)  # K, slim, gabor against the model: before the folder exists
     cfg = spec.train
     runtime = Runtime.resolve(cfg.device, amp=cfg.amp, threads=cfg.threads)
     out = Path(out_dir)

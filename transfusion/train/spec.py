@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -49,7 +50,24 @@ class TrainConfig:
     #: that earlier stores keep their ids
     LATER_DEFAULTS = {"select": "best"}
 
+    #: option → (kind, lower bound, whether the bound itself is allowed); None values pass
+    _NUMBERS = {"epochs": ("real", 0, False), "steps": ("int", 1, True), "batch_size": ("int", 2, True),
+                "lr": ("real", 0, False), "momentum": ("real", 0, True), "weight_decay": ("real", 0, True),
+                "warmup": ("real", 0, True), "eval_every": ("int", 1, True), "target_auc": ("real", 0, False),
+                "bootstrap": ("int", 0, True), "threads": ("int", 1, True)}
+
     def __post_init__(self) -> None:
+        for name, (kind, low, inclusive) in self._NUMBERS.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind == "int" and not whole):
+                raise ValueError(f"{name} must be {'a whole number' if kind == 'int' else 'a number'}, got {v!r}")
+            if not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            if v < low or (v == low and not inclusive):
+                raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {low}, got {v!r}")
         if self.epochs is not None and self.steps is not None:
             raise ValueError("give epochs or steps, not both")
         if self.epochs is not None and not self.epochs > 0:

@@ -3,6 +3,7 @@ claim runs from the store (workers × threads should not exceed the cores)."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -13,10 +14,26 @@ from ..grid import Grid
 from ..store import Store
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies (a killed bench
+    leaves no orphan workers training; their claims are recovered by the next run). Elsewhere
+    a no-op."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(args: tuple) -> None:  # entry point of a spawned worker process
     store_path, grid_ids, depends, out_root, threads, device = args
+    _die_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    worker_loop(store_path, grid_ids, depends, out_root, threads=threads, device=device)
+    # Ctrl-C reaches the whole process group: the worker released its run; the parent reports it
+    with contextlib.suppress(KeyboardInterrupt):
+        worker_loop(store_path, grid_ids, depends, out_root, threads=threads, device=device)
 
 
 class LocalExecutor:
@@ -38,6 +55,17 @@ class LocalExecutor:
         procs = [ctx.Process(target=_worker_main, args=(args,), daemon=True) for _ in range(self.workers)]
         for p in procs:
             p.start()
+        try:
+            self._watch(store_path, grid, procs, on_event)
+        except KeyboardInterrupt:  # the workers got it too: let them give their runs back first
+            for p in procs:
+                p.join(timeout=30)
+            raise
+        for p in procs:
+            p.join()
+
+    @staticmethod
+    def _watch(store_path: Path, grid: Grid, procs: list, on_event: EventHook | None) -> None:
         with Store(store_path) as store:
             finished = {r["run_id"] for r in store.runs(run_ids=grid.ids) if r["status"] in ("done", "failed")}
             while True:
@@ -50,5 +78,3 @@ class LocalExecutor:
                 if not alive:
                     break
                 time.sleep(1.0)
-        for p in procs:
-            p.join()
