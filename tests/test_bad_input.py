@@ -175,3 +175,46 @@ def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, me
     assert main(["train", "cbr_small", "--data", "synth-retina?n=200&res=32", "--out", str(out), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_constant_predictions_are_a_failed_run_not_a_result():
+    import numpy as np
+
+    from transfusion.train import TrainingDegenerate, TrainingDiverged
+    from transfusion.train.loop import check_learned
+
+    curve = [{"step": 10, "train_loss": 948.0}]
+    with pytest.raises(TrainingDegenerate, match=r"same scores.*last training loss 948"):
+        check_learned(np.full((50, 2), 0.5), curve)
+    assert issubclass(TrainingDegenerate, TrainingDiverged)  # recorded as a failed run by the harness
+    check_learned(np.array([[0.2, 0.8], [0.2, 0.8], [0.3, 0.7]]), curve)  # varies: a result, however poor
+    check_learned(np.zeros((1, 1)), curve)  # one image cannot tell
+
+
+@pytest.mark.slow
+def test_an_exploding_learning_rate_fails_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "cbr_small", "--data", "synth-retina?n=400&res=32", "--steps", "20", "--batch", "16",
+               "--lr", "1000", "--threads", "1", "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "degenerate: every test image got the same scores" in err and "lower the learning rate" in err
+    assert not (out / "summary.json").exists()  # not a finished run
+
+
+def test_a_resumed_run_removes_the_temporaries_of_a_killed_attempt(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from transfusion.core.files import remove_stale_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".last.pt.tmp{dead.pid}"  # a killed writer's half checkpoint
+    live = tmp_path / f".best.pt.tmp{os.getpid()}"  # being written right now: kept
+    mine = tmp_path / ".notes.tmpfile"  # not a temporary of ours: kept
+    for f in (stale, live, mine):
+        f.write_bytes(b"x")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and mine.exists()

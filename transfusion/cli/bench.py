@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or suite.run.workers
     threads = args.threads or (suite.run.threads if args.workers is None else None)
     out = Path(args.out or Path("runs") / suite.name)
+    if args.device != "cpu" and args.device.split(":")[0] != "cuda":  # the name, even for a dry run
+        raise UsageError(f"unknown device {args.device!r}; use 'cpu' or 'cuda' (or 'cuda:N')")
     if args.dry_run:
         _print_grid(console, suite.name, grid, out)
         return 0

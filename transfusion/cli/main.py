@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as exc:
         print(f"transfusion {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError) as exc:  # a path of the user's
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"transfusion {args.command}: error: {exc.strerror or exc}{where}; choose another path", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"transfusion {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

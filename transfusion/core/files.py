@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .machine import pid_running
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -24,6 +26,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` left in ``folder`` when its process was
+    killed (``.NAME.tmpPID`` whose PID is no longer running on this machine); returns them."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[-1]
+        if not pid.isdigit() or pid_running(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> Path:

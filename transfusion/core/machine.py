@@ -59,3 +59,14 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from transfusion.core.machine import pid_running
 from transfusion.train.summary import RunSummary
 
 STATUSES = ("pending", "running", "done", "failed")
@@ -91,6 +92,35 @@ def _from_npy(b: bytes | None) -> np.ndarray | None:
     return None if b is None else np.load(io.BytesIO(b), allow_pickle=False)
 
 
+#: SQLite ``application_id`` of a results store ("TFS1"): a store is told from other databases by it
+APPLICATION_ID = 0x54465331
+_STORE_TABLES = {"runs", "curves", "predictions", "costs", "suites"}
+
+
+class NotAStoreError(ValueError):
+    """A file that is not a transfusion results store (another SQLite database, or not SQLite)."""
+
+
+def _header(con: sqlite3.Connection, path: Path) -> tuple[int, set[str]]:
+    """(application_id, table names) of an SQLite file, read without writing."""
+    try:
+        app = con.execute("PRAGMA application_id").fetchone()[0]
+        return app, {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise NotAStoreError(f"{path} is not a transfusion results store (not an SQLite database: {exc}); "
+                             "point at a store written by `transfusion bench` or a new path") from None
+
+
+def _refuse_foreign(path: Path, app: int, tables: set[str], *, allow_empty: bool) -> None:
+    """Raise :class:`NotAStoreError` unless (app, tables) are a store's — ours, one from before
+    application ids (all the store's tables, id 0), or with ``allow_empty`` an empty database."""
+    if app == APPLICATION_ID or (app == 0 and (tables >= _STORE_TABLES or (allow_empty and not tables))):
+        return
+    found = ", ".join(sorted(tables)[:6]) or "none"
+    raise NotAStoreError(f"{path} is an SQLite database of another application (tables: {found}), not a "
+                         "transfusion results store; it was not modified")
+
+
 def store_file(path: str | Path) -> Path:
     """The SQLite file behind ``path``: the file itself, or ``DIR/results.sqlite`` for a run
     folder. Raises ``FileNotFoundError`` saying what was expected when there is none."""
@@ -100,7 +130,24 @@ def store_file(path: str | Path) -> Path:
     if not p.is_file():
         raise FileNotFoundError(f"no results store at {p}: give a store file or the folder holding {STORE_NAME} "
                                 "(`transfusion bench` writes runs/<suite>/results.sqlite)")
+    _check_existing_store(p)
     return p
+
+
+def _check_existing_store(p: Path) -> None:
+    """Raise :class:`NotAStoreError` unless the existing file ``p`` is a results store; read-only,
+    so a file that is not one is left exactly as it was."""
+    if p.stat().st_size == 0:
+        raise NotAStoreError(f"{p} is an empty file, not a results store (`transfusion bench` writes one)")
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise NotAStoreError(f"{p} cannot be opened as a results store: {exc}") from None
+    try:
+        app, tables = _header(con, p)
+    finally:
+        con.close()
+    _refuse_foreign(p, app, tables, allow_empty=False)
 
 
 def worker_id() -> str:
@@ -108,23 +155,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-#: SQLite ``application_id`` of a results store ("TFS1"): a store is told from other databases by it
-APPLICATION_ID = 0x54465331
-_STORE_TABLES = {"runs", "curves", "predictions", "costs", "suites"}
-
-
-class NotAStoreError(ValueError):
-    """A file that is not a transfusion results store (another SQLite database, or not SQLite)."""
 
 
 class Store:
@@ -151,19 +181,10 @@ class Store:
     def _claim_file(self) -> None:
         """Check that the file is empty, a store, or a store from before application ids (then
         stamp it); a foreign database or a non-SQLite file is refused untouched."""
-        try:
-            app = self._db.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.DatabaseError as exc:
-            raise NotAStoreError(f"{self.path} is not a transfusion results store (not an SQLite database: {exc}); "
-                                 "point at a store written by `transfusion bench` or a new path") from None
-        if app == APPLICATION_ID:
-            return
-        if app != 0 or (tables and not tables >= _STORE_TABLES):
-            found = ", ".join(sorted(tables)[:6]) or "none"
-            raise NotAStoreError(f"{self.path} is an SQLite database of another application (tables: {found}), "
-                                 "not a transfusion results store; it was not modified")
-        self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        app, tables = _header(self._db, self.path)
+        _refuse_foreign(self.path, app, tables, allow_empty=True)
+        if app != APPLICATION_ID:
+            self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         self._db.close()
@@ -228,7 +249,7 @@ class Store:
     def _stale(self, row: sqlite3.Row, now: float) -> bool:
         who = row["claimed_by"] or ""
         host, _, pid = who.rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+        if host == socket.gethostname() and pid.isdigit() and not pid_running(int(pid)):
             return True
         return row["heartbeat"] is None or now - row["heartbeat"] > self.stale_after
 

@@ -12,7 +12,7 @@ from transfusion.core.lazy import lazy_names
 from .spec import OPTIMIZERS, SCHEDULES, RunSpec, TrainConfig, normalise_spec, parse_train_size
 from .summary import RunSummary
 
-_LAZY = {"normalize": ".inference", "predict": ".inference", "CURVE_FIELDS": ".loop", "TrainingDiverged": ".loop",
+_LAZY = {"normalize": ".inference", "predict": ".inference", "CURVE_FIELDS": ".loop", "TrainingDiverged": ".loop", "TrainingDegenerate": ".loop",
          "RunFolderTaken": ".loop", "folder_run_id": ".loop", "train_run": ".loop", "Prepared": ".setup", "build_initial_model": ".setup", "prepare": ".setup"}
 
 
@@ -28,6 +28,7 @@ __all__ = [
     "RunSpec",
     "RunSummary",
     "TrainConfig",
+    "TrainingDegenerate",
     "TrainingDiverged",
     "build_initial_model",
     "folder_run_id",

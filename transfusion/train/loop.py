@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfusion.core.files import write_csv, write_json
+from transfusion.core.files import remove_stale_temporaries, write_csv, write_json
 from transfusion.core.machine import cpu_name
 from transfusion.core.runtime import Runtime
 from transfusion.data import Dataset, augment
@@ -49,7 +49,23 @@ CURVE_FIELDS = ("step", "epoch", "train_loss", "val_auc", "val_acc", "seconds")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or the run learned nothing (:class:`TrainingDegenerate`)."""
+
+
+class TrainingDegenerate(TrainingDiverged):
+    """The trained model gives every test image the same scores: it learned nothing (an
+    exploding learning rate saturates every output), so its AUC of 0.5 is not a result."""
+
+
+def check_learned(scores: np.ndarray, curve: list[dict]) -> None:
+    """Raise :class:`TrainingDegenerate` when ``scores`` (N, outputs) are the same for every
+    image, saying the last training loss."""
+    s = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
+    if len(s) > 1 and np.all(np.ptp(s, axis=0) == 0):
+        loss = next((r["train_loss"] for r in reversed(curve) if r.get("train_loss") is not None), None)
+        raise TrainingDegenerate("degenerate: every test image got the same scores, so the model learned nothing"
+                                 + (f" (last training loss {loss:.3g})" if loss is not None else "")
+                                 + "; lower the learning rate")
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -244,6 +260,7 @@ def train_run(
             raise RunFolderTaken(f"{out} holds run {owner}, not {spec.run_id}: training here would overwrite its "
                                  "checkpoints; choose another folder (or overwrite it on purpose: --force)")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # half-written checkpoints of a killed attempt (20+ MB each)
     runtime.apply()
     run = _Run(spec, prepare(spec, dataset=dataset, source=source, cache_dir=cache_dir), runtime, out)
     if resume:
@@ -256,7 +273,8 @@ def train_run(
             row = run.evaluate(t_start)
             if on_eval:
                 on_eval(row)
-    _, ev, ci = run.test()
+    scores, ev, ci = run.test()
+    check_learned(scores, run.state["curve"])
     summary = run.summary(ev, ci)
     write_json(out / "summary.json", summary.to_dict())
     return summary
