@@ -218,3 +218,23 @@ def test_a_resumed_run_removes_the_temporaries_of_a_killed_attempt(tmp_path):
         f.write_bytes(b"x")
     assert remove_stale_temporaries(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and mine.exists()
+
+
+def test_an_unreadable_first_image_is_skipped_or_named(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from transfusion.data import load_dataset
+    from transfusion.data._images import ImageReadError
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i:02d}.png")
+    (tmp_path / "imgs" / "a" / "00.png").write_bytes(b"not a png")  # the very first file, sorted
+    spec = f"folder:{tmp_path / 'imgs'}?res=24"
+    with pytest.raises(ImageReadError, match=r"cannot read image .*00\.png.*bad_images=skip"):
+        load_dataset(spec, cache_dir=tmp_path / "cache")
+    ds = load_dataset(spec + "&bad_images=skip", cache_dir=tmp_path / "cache")
+    assert ds.in_chans == 3 and sum(len(ds[s]) for s in ("train", "val", "test")) == 19  # the bad one dropped

@@ -34,10 +34,18 @@ def _trim_dark_border(img: Image.Image) -> Image.Image:
     return img.crop(box) if box else img
 
 
-def image_channels(path: str | Path) -> int:
-    """1 for a grayscale file, 3 otherwise (read from the header)."""
-    with Image.open(path) as img:
-        return 1 if img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
+def image_channels(paths: Sequence[str | Path], bad_images: str = "fail") -> int:
+    """1 for a grayscale file, 3 otherwise, read from the header of the first readable file of
+    ``paths``. An unreadable file raises :class:`ImageReadError` naming it — unless
+    ``bad_images="skip"``, which looks on to the next (the decode then skips and counts it)."""
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                return 1 if img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            if bad_images != "skip":
+                raise ImageReadError(f"cannot read image {path}: {exc} (bad_images=skip skips such files)") from None
+    raise ImageReadError(f"none of the {len(paths)} image files could be read")
 
 
 def decode_image(path: str | Path, res: int, channels: int, fit: str = "stretch", trim: bool = False) -> np.ndarray:

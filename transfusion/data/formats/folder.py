@@ -110,11 +110,11 @@ def _build(parsed: ParsedSpec, writer: SplitWriter) -> BuildResult:
         splits, task = _from_csv(root, parsed)
     else:
         splits, task = _from_dirs(root, parsed, layout)
-    first = next((sp.paths[0] for sp in splits.values() if sp.paths), None)
-    if first is None:
+    paths = [p for sp in splits.values() for p in sp.paths]
+    if not paths:
         raise ValueError(f"{root}: no images found; expected {EXPECTED}")
     chans = parsed["channels"] if parsed["channels"] != "auto" else None
-    channels = int(chans) if chans else image_channels(first)
+    channels = int(chans) if chans else image_channels(paths, parsed["bad_images"])
     problems, skipped = write_file_splits(writer, splits, parsed, channels)
     info["skipped"] = skipped
     return BuildResult(task, channels, info, problems)
