@@ -169,6 +169,7 @@ def test_bad_suite_values_are_refused_before_any_work(tmp_path, capsys, init, se
     (["--epochs", "inf"], "epochs must be a finite number, got inf"),
     (["--threads", "-1"], "threads must be >= 1, got -1"),
     (["--init", "transfusion:99"], "K must be between 0 and 4 for cbr_small"),
+    (["--source", "imagenet"], "init random takes no pretrained weights, so --source imagenet would be ignored"),
 ])
 def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, message):
     out = tmp_path / "run"
@@ -238,3 +239,26 @@ def test_an_unreadable_first_image_is_skipped_or_named(tmp_path):
         load_dataset(spec, cache_dir=tmp_path / "cache")
     ds = load_dataset(spec + "&bad_images=skip", cache_dir=tmp_path / "cache")
     assert ds.in_chans == 3 and sum(len(ds[s]) for s in ("train", "val", "test")) == 19  # the bad one dropped
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"labels": ["a", "b"]}', "task.json lacks kind"),
+    ('{"kind": "binary", "labels": ', "task.json is not valid JSON"),
+])
+def test_a_bad_task_json_is_named(tmp_path, text, message):
+    import numpy as np
+    from PIL import Image
+
+    from transfusion.data import load_dataset
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = ["path,label"]
+    for i in range(12):
+        Image.fromarray(np.full((16, 16, 3), i * 20, np.uint8)).save(root / f"{i}.png")
+        rows.append(f"{i}.png,{'ab'[i % 2]}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    (root / "task.json").write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        load_dataset(f"folder:{root}?res=16", cache_dir=tmp_path / "cache")
+    assert str(root / "task.json") in str(err.value)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from transfusion.train.spec import OPTIMIZERS, SCHEDULES, SELECTIONS, RunSpec, TrainConfig
 from transfusion.transfer import REGIME_FORMS
 
-from .common import emit_json
+from .common import UsageError, emit_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from transfusion.train.summary import RunSummary
@@ -95,6 +95,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from transfusion.train import TrainingDiverged, normalise_spec, train_run
+    from transfusion.transfer.regime import parse_regime
+
+    if args.source and not parse_regime(args.init).needs_source:
+        raise UsageError(f"init {args.init} takes no pretrained weights, so --source {args.source} would be ignored; "
+                         "drop --source, or choose a regime that uses it (transfer, meanvar, transfusion:K, ...)")
 
     spec = RunSpec(
         model=args.model, data=args.data, init=args.init, source=args.source, seed=args.seed,

@@ -76,6 +76,24 @@ def _fingerprint(parsed: ParsedSpec) -> str:
     return stat_fingerprint(files)
 
 
+def _read_task_json(path: Path) -> dict:
+    """``task.json``: an object with ``kind`` (binary / multiclass / multilabel) and ``labels``;
+    ``ValueError`` naming the file and what is wrong otherwise."""
+    try:
+        given = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); expected {{\"kind\": ..., \"labels\": [...]}}") from None
+    missing = [k for k in ("kind", "labels") if not isinstance(given, dict) or k not in given]
+    if missing:
+        raise ValueError(f"{path} lacks {' and '.join(missing)}; expected {{\"kind\": \"binary\" | \"multiclass\" | "
+                         f"\"multilabel\", \"labels\": [...]}}")
+    try:
+        TaskSpec.from_dict(given)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return given
+
+
 def _task_from(names: list[str], positive: str | None, given: dict | None) -> TaskSpec:
     if given:
         return TaskSpec.from_dict(given)
@@ -149,9 +167,7 @@ def _from_dirs(root: Path, parsed: ParsedSpec, layout: str) -> tuple[dict[str, F
 def _from_csv(root: Path, parsed: ParsedSpec) -> tuple[dict[str, FileSplit], TaskSpec]:
     csv = root / "labels.csv"
     df = read_csv(csv, ["path"], ["path", "label | <label columns>", "split (optional)", "patient (optional)"])
-    given = None
-    if (root / "task.json").is_file():
-        given = json.loads((root / "task.json").read_text())
+    given = _read_task_json(root / "task.json") if (root / "task.json").is_file() else None
     label_cols = [c for c in df.columns if c not in _RESERVED]
     if "label" in df.columns:
         raw = df["label"].astype(str).str.strip()
