@@ -15,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read a results store (OUT/results.sqlite or its folder OUT) and write report.md, a "
             "self-contained report.html, figures/*.png and tables/*.csv: per dataset, AUC over seeds "
-            "beside params, MACs and latency; every regime minus random with a paired-bootstrap "
-            "interval and an equivalence verdict; AUC against each cost with the Pareto front and the "
+            "beside params, MACs and latency; every regime minus random over its seed pairs, with an "
+            "interval covering training and test-sample variance and a verdict (none below 3 seeds); AUC against each cost with the Pareto front and the "
             "cheapest model within delta of the best; analysis figures; the paper comparison; "
             "exported models; failed runs; the environment. See docs/report.md."
         ),

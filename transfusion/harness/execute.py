@@ -86,10 +86,6 @@ def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = No
         summary, predictions = execute_spec(row["spec"], out_root, threads=threads, device=device, on_eval=eval_hook)
         store.finish(rid, summary, predictions=predictions)
         _log(log, f"done test_auc={summary.test_auc}")
-    except KeyboardInterrupt:  # stopped by the user: the run goes back to pending and resumes next time
-        store.release(rid, me)
-        _log(log, "interrupted; released")
-        raise
     except Exception as exc:  # a failing run is recorded and the grid goes on
         tb = traceback.format_exc()
         store.fail(rid, f"{type(exc).__name__}: {exc}", tb)
@@ -122,7 +118,6 @@ def worker_loop(store_path: str | Path, grid_ids: list[str], depends: dict[str, 
     row = None
     try:
         while True:
-            row = None
             row = store.claim(ids, ready=ready_runs(store, ids, depends))
             if row is None:
                 c = store.counts(ids)
@@ -134,12 +129,14 @@ def worker_loop(store_path: str | Path, grid_ids: list[str], depends: dict[str, 
                 on_event("start", row)
             after = run_one(store, row, Path(out_root), threads=threads, device=device,
                             on_eval=(lambda r, row=row: on_event("eval", {**row, "eval": r})) if on_event else None)
+            row = None  # recorded: nothing in hand to give back
             executed += 1
             if on_event:
                 on_event("end", after)
-    except KeyboardInterrupt:  # between claim and run as well: the claimed run goes back to pending
+    except KeyboardInterrupt:  # Ctrl-C: the run in hand goes back to pending (a finished one stays done)
         if row is not None:
             store.release(row["run_id"], row.get("claimed_by"))
+            _log(Path(out_root) / row["run_id"] / "log.txt", "interrupted; released")
         raise
     finally:
         store.close()

@@ -155,8 +155,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-
-
 class Store:
     """A results store at ``path`` (created on first use). An existing file that is not a results
     store raises :class:`NotAStoreError` before anything is written to it."""

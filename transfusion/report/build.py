@@ -43,7 +43,8 @@ def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None) -> t
         return [], f"the analysis studies failed: {type(exc).__name__}: {exc}"
 
 
-_STAMP = ".store-fingerprint"
+_MANIFEST = ".transfusion-report"  # {"stamp": what the report was computed from, "files": what it wrote}
+_LEGACY_STAMP = ".store-fingerprint"  # written by reports before the manifest
 
 
 def _stamp(store_path: str | Path, **options: Any) -> str:
@@ -81,14 +82,13 @@ def build_report(
     :class:`ReportOutputError` before anything is written.
     """
     out = Path(out_dir)
-    earlier = _owned_files(out)
+    earlier, earlier_stamp = _owned_files(out)
     figs, tabs = out / "figures", out / "tables"
     paths = {"md": out / "report.md", "html": out / "report.html", "figures": figs, "tables": tabs}
     stamp = _stamp(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level,
                    studies=studies)
-    if reuse and all(p.exists() for p in paths.values()) and (out / _STAMP).is_file() \
-            and (out / _STAMP).read_text().strip() == stamp:
-        return paths | {"reused": out / _STAMP}
+    if reuse and earlier_stamp == stamp and all(p.exists() for p in paths.values()):
+        return paths | {"reused": out / _MANIFEST}
     data = report_data(store_path, suite_name=suite_name, margin=margin, delta=delta, n_boot=n_boot, level=level)
     for rel in earlier:  # the earlier report's own files: stale figures must not survive
         (out / rel).unlink(missing_ok=True)
@@ -103,18 +103,14 @@ def build_report(
     html_path = out / "report.html"
     write_text(md, D.render_markdown(doc, out))
     write_text(html_path, D.render_html(doc, out))
-    write_text(out / _STAMP, stamp + "\n")
     written = sorted(rel for rel, state in _file_states(out).items()
                      if rel != _MANIFEST and present.get(rel) != state)
-    write_text(out / _MANIFEST, json.dumps({"files": written}, indent=1) + "\n")
+    write_text(out / _MANIFEST, json.dumps({"stamp": stamp, "files": written}, indent=1) + "\n")
     return paths
 
 
 class ReportOutputError(ValueError):
     """The report's output folder holds files this package did not write."""
-
-
-_MANIFEST = ".transfusion-report"
 
 
 def _file_states(out: Path) -> dict[str, tuple[int, int]]:
@@ -129,34 +125,37 @@ def check_report_folder(out_dir: str | Path) -> None:
     _owned_files(Path(out_dir))
 
 
-def _owned_files(out: Path) -> list[str]:
-    """The files (relative to ``out``) an earlier report wrote into ``out``: its manifest's list,
-    or for a report of a version before manifests (it has the ``.store-fingerprint`` stamp) its
-    report.md/html and the PNG/CSV files of its figures, tables and studies folders. Raises
-    :class:`ReportOutputError` when ``out`` holds anything else and is not such a folder."""
+def _owned_files(out: Path) -> tuple[list[str], str | None]:
+    """The files (relative to ``out``) an earlier report wrote into ``out`` and the stamp it was
+    computed from: its manifest's, or for a report of a version before manifests (it has the
+    ``.store-fingerprint`` file) its report.md/html and the PNG/CSV files of its figures, tables
+    and studies folders (no stamp). Raises :class:`ReportOutputError` when ``out`` holds anything
+    else and is not such a folder."""
     if not out.exists():
-        return []
+        return [], None
     if not out.is_dir():
         raise ReportOutputError(f"report folder {out} is a file; choose a folder (new, empty, or an earlier report)")
     manifest = out / _MANIFEST
     if manifest.is_file():
         try:
-            files = json.loads(manifest.read_text())["files"]
-        except (ValueError, KeyError, TypeError):
+            doc = json.loads(manifest.read_text())
+            files, stamp = doc["files"], doc.get("stamp")
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ReportOutputError(f"{manifest} is not a transfusion report manifest; remove it or choose another "
                                     "folder") from None
-        return [f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()]
-    if (out / _STAMP).is_file():  # written before manifests existed
-        return [str(f.relative_to(out)) for f in (out / "report.md", out / "report.html", out / _STAMP,
+        safe = [f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()]
+        return safe, stamp if isinstance(stamp, str) else None
+    if (out / _LEGACY_STAMP).is_file():
+        return [str(f.relative_to(out)) for f in (out / "report.md", out / "report.html", out / _LEGACY_STAMP,
                                                    *(p for d in ("figures", "tables", "studies")
                                                      for pat in ("*.png", "*.csv") for p in (out / d).glob(pat)))
-                if f.is_file()]
+                if f.is_file()], None
     foreign = next((f for f in sorted(out.rglob("*")) if f.is_file()), None)
     if foreign is not None:
         raise ReportOutputError(f"report folder {out} already holds files a report did not write (e.g. "
                                 f"{foreign.relative_to(out)}); choose a new or empty folder — a report replaces "
                                 "only its own files")
-    return []
+    return [], None
 
 
 def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: list, study_err: str | None,
