@@ -262,3 +262,74 @@ def test_a_bad_task_json_is_named(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as err:
         load_dataset(f"folder:{root}?res=16", cache_dir=tmp_path / "cache")
     assert str(root / "task.json") in str(err.value)
+
+
+def _medmnist_file(folder: Path, *, train: int = 20) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", train), ("val", 6), ("test", 10)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 1))
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "pneumoniamnist.npz", **arrays)
+    return folder / "pneumoniamnist.npz"
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("truncate", "truncated or not a .npz"),
+    ("garbage", "truncated or not a .npz"),
+    ("empty-train", "train_images has 0 images"),
+])
+def test_a_damaged_medmnist_file_is_one_line(tmp_path, capsys, monkeypatch, damage, message):
+    monkeypatch.setenv("TRANSFUSION_CACHE", str(tmp_path / "cache"))
+    path = _medmnist_file(tmp_path / "mm", train=0 if damage == "empty-train" else 20)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * 64)
+    assert main(["data", "check", f"medmnist:pneumoniamnist:{path.parent}?download=0"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_missing_weight_file_is_listed_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty torchvision cache
+    suite = tmp_path / "s.toml"
+    suite.write_text('name = "s"\n[grid]\ndataset = ["synth-retina?n=200&res=32"]\nmodel = ["resnet18", "resnet50"]\n'
+                     'init = ["random", "transfer"]\n[train]\nsteps = 2\n[source]\nweights = "imagenet"\n')
+    out = tmp_path / "runs"
+    for extra in (["--dry-run"], ["--no-report"]):
+        assert main(["bench", str(suite), "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "2 weight file(s) the runs need are missing (TRANSFUSION_OFFLINE is set" in err
+        assert "resnet18-f37072fd.pth" in err and "resnet50-0676ba61.pth" in err and "Traceback" not in err
+        assert str(tmp_path / "torch" / "hub" / "checkpoints") in err
+    assert not out.exists()  # the random runs did not train first
+    missing = tmp_path / "nowhere.pt"
+    suite.write_text(suite.read_text().replace('"imagenet"', f'"file:{missing}"').replace(', "resnet50"', ""))
+    assert main(["bench", str(suite), "--out", str(out), "--dry-run"]) == 2
+    assert f"weight file {missing} does not exist" in capsys.readouterr().err
+
+
+def test_user_text_is_never_read_as_markup():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from transfusion.cli.bench import _Progress, print_summary
+
+    data = "folder:/data/[/dim]x[bold]?res=32"
+    console = Console(file=StringIO(), width=300)
+    print_summary([{"dataset": data, "model": "cbr_small", "init": "random", "n_seeds": 1, "auc_mean": 0.5,
+                    "auc_std": None, "auc_min": None, "auc_max": None, "auprc_mean": 0.5, "params": 1e6,
+                    "macs": 1e9, "torch_ms": 1.0, "onnx_ms": 1.0, "train_seconds": 3.0}], console)
+    spec = {"model": "cbr_small", "init": "random", "seed": 0, "data": data}
+    with _Progress(console) as progress:
+        progress("plan", {"todo": 2, "total": 2, "finished": 0})
+        progress("start", {"spec": spec})
+        progress("end", {"spec": spec, "status": "done", "test_auc": 0.5})
+        progress("end", {"spec": spec, "status": "failed", "error": "ValueError: bad [/red] thing"})
+    text = console.file.getvalue()
+    assert text.count("folder:/data/[/dim]x[bold]") == 3 and "bad [/red] thing" in text

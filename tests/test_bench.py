@@ -4,6 +4,7 @@ kill and resume, concurrent runners, Ray, bad input."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def test_bench_runs_grid_into_store_and_skips_done(tmp_path):
         mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
     assert (out / "summary.csv").read_text().splitlines()[0] == ",".join(SUMMARY_COLUMNS)
+    for run in train:  # log lines carry rounded figures (5 significant digits), not raw floats
+        log = (out / run["run_id"] / "log.txt").read_text()
+        assert "] eval {" in log and "] done test_auc=" in log and not re.search(r"\d\.\d{6,}", log)
     # a second bench runs nothing again
     assert main(["bench", str(_suite(tmp_path)), "--out", str(out), "--no-report", "--threads", "1"]) == 0
     with Store(out / "results.sqlite") as store:
@@ -246,6 +250,31 @@ def test_ray_executor_local_instance(tmp_path):
         for r in runs:
             pred = store.predictions(r["run_id"])
             assert pred is not None and len(pred["scores"]) == len(pred["targets"]) == 24, r["kind"]
+
+
+def test_ray_driver_cancels_and_releases_its_runs_on_ctrl_c(tmp_path):
+    from types import SimpleNamespace
+
+    from transfusion.harness.executors.ray import RayExecutor
+
+    class FakeRay:  # the two calls the driver makes while runs are in flight
+        cancelled: list = []
+
+        def wait(self, refs, num_returns, timeout):
+            raise KeyboardInterrupt
+
+        def cancel(self, ref, force):
+            self.cancelled.append(ref)
+
+    remote = SimpleNamespace(remote=lambda spec, *a: f"ref-{spec['seed']}")
+    spec = {"model": "m", "data": "d", "init": "random", "train_size": "all"}
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_runs([{"run_id": f"r{i}", "spec": {**spec, "seed": i}} for i in range(3)])
+        grid = SimpleNamespace(ids=["r0", "r1", "r2"], depends={})
+        with pytest.raises(KeyboardInterrupt):
+            RayExecutor._drive(FakeRay(), remote, store, grid, tmp_path, 2, 1, "cpu", None)
+        assert sorted(FakeRay.cancelled) == ["ref-0", "ref-1"]
+        assert store.counts() == {"pending": 3, "running": 0, "done": 0, "failed": 0}
 
 
 def test_dry_run_lists_grid(tmp_path, capsys):

@@ -75,6 +75,20 @@ def test_chexpert_splits_by_patient_and_masks(tmp_path):
     assert ds.info["patients"]["test"] == 4
 
 
+def test_chexpert_accepts_the_parent_of_its_folder(tmp_path):
+    from transfusion.data import canonical_spec
+
+    root = _chexpert(tmp_path)
+    assert canonical_spec(f"chexpert:{tmp_path}?res=16") == canonical_spec(f"chexpert:{root}?res=16")
+    parent = load_dataset(f"chexpert:{tmp_path}?res=16", cache_dir=tmp_path / "c")
+    assert parent.name == load_dataset(f"chexpert:{root}?res=16", cache_dir=tmp_path / "c").name
+    assert np.array_equal(parent["train"].images, load_dataset(f"chexpert:{root}?res=16", cache_dir=tmp_path / "c")["train"].images)
+    (tmp_path / "CheXpert-v1.0").mkdir()
+    (tmp_path / "CheXpert-v1.0" / "train.csv").write_text((root / "train.csv").read_text())
+    with pytest.raises(ValueError, match=r"holds 2 CheXpert folders \(CheXpert-v1.0, CheXpert-v1.0-small\)"):
+        canonical_spec(f"chexpert:{tmp_path}?res=16")
+
+
 def test_chexpert_policies_and_views(tmp_path):
     root = _chexpert(tmp_path)
     ign = load_dataset(f"chexpert:{root}?res=16", cache_dir=tmp_path / "c")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError
+from .common import UsageError, plain, safe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="local worker processes (default: the suite's [run] workers, else 1)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="threads per worker (default: the suite's [run] threads, else cores // workers)")
-    p.add_argument("--device", default="cpu", help="training device: cpu or cuda (default cpu)")
+    p.add_argument("--device", default="auto",
+                   help="training device: cpu, cuda, cuda:N or auto (default auto: cuda when available, else cpu)")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: start a local instance)")
     p.add_argument("--data-root", metavar="PATH", help="fills {data_root} in the suite's dataset strings")
     p.add_argument("--rerun-failed", action="store_true", help="run failed runs again")
@@ -57,7 +58,7 @@ def print_summary(rows: list[dict], console: Any) -> None:
     for r in rows:
         spread = "—" if r["auc_min"] is None else f"{num(r['auc_min'])}–{num(r['auc_max'])}"
         table.add_row(
-            r["dataset"].split("?")[0], r["model"], r["init"], str(r["n_seeds"]), num(r["auc_mean"]),
+            plain(r["dataset"].split("?")[0]), plain(r["model"]), plain(r["init"]), str(r["n_seeds"]), num(r["auc_mean"]),
             num(r["auc_std"]), spread, num(r["auprc_mean"]), num(r["params"], ".2f", scale=1e6),
             num(r["macs"], ".3f", scale=1e9), num(r["torch_ms"], ".2f"), num(r["onnx_ms"], ".2f"),
             num(r["train_seconds"], ".0f"))
@@ -103,19 +104,13 @@ class _Progress:
             s, auc = row["spec"], row.get("test_auc")
             what = f"{s.get('kind', 'train')} {s['model']} · {s['init']} · {s['data'].split('?')[0]} · seed {s['seed']}"
             res = f"AUC {auc:.3f}" if row["status"] == "done" and auc is not None else \
-                f"[red]failed: {_escape(row.get('error'))}[/red]"
-            out.print(f"  {_escape(what)}: {res}")
+                f"[red]failed: {safe(row.get('error'))}[/red]"
+            out.print(f"  {safe(what)}: {res}")
         elif kind == "cost":
             from transfusion.core.text import num
 
             out.print(f"[dim]cost {row['model']} @ {row['res']} px: {row.get('macs') or 0:.3g} MACs, "
                       f"torch {num(row.get('torch_ms'), '.2f')} ms, ONNX {num(row.get('onnx_ms'), '.2f')} ms[/dim]")
-
-
-def _escape(text: Any) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,15 +131,17 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or suite.run.workers
     threads = args.threads or (suite.run.threads if args.workers is None else None)
     out = Path(args.out or Path("runs") / suite.name)
-    if args.device != "cpu" and args.device.split(":")[0] != "cuda":  # the name, even for a dry run
-        raise UsageError(f"unknown device {args.device!r}; use 'cpu' or 'cuda' (or 'cuda:N')")
+    if args.device not in ("cpu", "auto") and args.device.split(":")[0] != "cuda":  # the name, even for a dry run
+        raise UsageError(f"unknown device {args.device!r}; use 'cpu', 'cuda' (or 'cuda:N') or 'auto'")
     if args.dry_run:
         _print_grid(console, suite.name, grid, out)
+        _print_weights(console, grid, out, rerun_failed=args.rerun_failed, force=args.force)
         return 0
-    if args.device != "cpu":
-        from transfusion.core.runtime import check_device
+    from transfusion.core.runtime import check_device, resolve_device
 
-        check_device(args.device)
+    device = resolve_device(args.device)
+    if device != "cpu":
+        check_device(device)
     report_dir = Path(args.report_dir or Path("reports") / suite.name)
     if not args.no_report:  # a folder the report may not write into: say so before any training
         from transfusion.report.build import check_report_folder
@@ -152,16 +149,16 @@ def run(args: argparse.Namespace) -> int:
         check_report_folder(report_dir)
     from transfusion.harness.runner import run_suite
 
-    console.print(f"[bold]suite {_escape(suite.name)}[/bold]: {len(grid.pretrain)} pretraining + {len(grid.runs)} "
-                  f"training runs → {_escape(out)}/results.sqlite")
+    console.print(f"[bold]suite {safe(suite.name)}[/bold]: {len(grid.pretrain)} pretraining + {len(grid.runs)} "
+                  f"training runs → {safe(out)}/results.sqlite")
     with _Progress(console) as progress:
         result = run_suite(suite, out, executor=args.executor, workers=workers, threads=threads,
-                           device=args.device, rerun_failed=args.rerun_failed, force=args.force,
+                           device=device, rerun_failed=args.rerun_failed, force=args.force,
                            ray_address=args.ray_address, grid=grid, on_event=progress)
     print_summary(result.summary, console)
     c = result.counts
     console.print(f"{c['done']} done, {c['failed']} failed in {result.seconds / 60:.1f} min; "
-                  f"summary: {_escape(out / 'summary.csv')}")
+                  f"summary: {safe(out / 'summary.csv')}")
     phases = dict(result.phases)
     if not args.no_report:
         import time
@@ -171,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.time()
         paths = build_report(result.store_path, report_dir, suite_name=suite.name, reuse=True)
         phases["report"] = time.time() - t0
-        console.print(f"report: {_escape(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
+        console.print(f"report: {safe(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
     now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "summary", "report") if k in phases)
     console.print(f"time (s) — this command: {now}; the suite's runs in the store: pretraining "
                   f"{phases['pretraining']:.0f}, training {phases['training']:.0f} (outside the training loop: "
@@ -187,11 +184,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_weights(console: Any, grid: Any, out: Path, *, rerun_failed: bool, force: bool) -> None:
+    """The weight files the unfinished runs need and whether each is there; raises when one is
+    missing and cannot be downloaded (the same check bench makes before any work)."""
+    from transfusion.harness.runner import todo_specs
+    from transfusion.harness.weights import check_weights, weight_files
+
+    todo = todo_specs(grid, out, rerun_failed=rerun_failed, force=force)
+    for f in weight_files(todo):
+        if f.present:
+            state = "present"
+        else:
+            from transfusion.transfer.sources import downloads_allowed
+
+            fetched = f.source == "imagenet" and f.arch and downloads_allowed()
+            state = "missing (downloaded before the runs start)" if fetched else "MISSING"
+        console.print(f"  weights  {safe(f.source):10s} {f.arch or '-':14s} {safe(f.path)}  {state}, {f.runs} run(s)",
+                      highlight=False)
+    check_weights(todo)
+
+
 def _print_grid(console: Any, name: str, grid: Any, out: Path) -> None:
-    console.print(f"suite {_escape(name)}: {len(grid.pretrain)} pretraining + {len(grid.runs)} training runs "
-                  f"→ {_escape(out)}", highlight=False)
+    console.print(f"suite {safe(name)}: {len(grid.pretrain)} pretraining + {len(grid.runs)} training runs "
+                  f"→ {safe(out)}", highlight=False)
     for s in grid.pretrain:
-        console.print(f"  pretrain {s.run_id}  {s.model:14s} {_escape(s.data)}", highlight=False)
+        console.print(f"  pretrain {s.run_id}  {s.model:14s} {safe(s.data)}", highlight=False)
     for s in grid.runs:
         console.print(f"  train    {s.run_id}  {s.model:14s} {s.init:14s} seed={s.seed} size={s.train_size} "
-                      f"{_escape(s.data)}", highlight=False)
+                      f"{safe(s.data)}", highlight=False)

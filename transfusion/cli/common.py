@@ -1,4 +1,5 @@
-"""What the command modules share: the usage error, JSON output, store arguments."""
+"""What the command modules share: the usage error, JSON output, store arguments, and user text
+made safe for rich (never read as markup)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,18 @@ def store_path(text: str) -> Path:
         return store_file(text)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+
+
+def safe(text: Any) -> str:
+    """``text`` with rich markup escaped, to interpolate into a markup string: a path or dataset
+    spec holding ``[/dim]`` prints as written."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def plain(text: Any) -> Any:
+    """``text`` as a rich ``Text`` (a table cell that is never read as markup)."""
+    from rich.text import Text
+
+    return Text(str(text))

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import emit_json
+from .common import emit_json, plain, safe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,19 +34,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _print(result: Any, show_all: bool, console: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from transfusion.core.text import interval, num, points
 
-    console.print(f"REF {escape(result.ref)}\nNEW {escape(result.new)}", highlight=False)
+    console.print(f"REF {safe(result.ref)}\nNEW {safe(result.new)}", highlight=False)
     cells = result.cells if show_all else result.outside
     table = Table(title=f"cells: {len(result.cells) - len(result.outside)} of {len(result.cells)} inside REF's "
                         "95% seed-and-test envelope" + ("" if show_all else " (listed: those outside)"))
     for col in ("dataset", "model", "regime", "REF AUC (SD, n)", "NEW AUC (SD, n)", "NEW − REF", "envelope", "inside"):
         table.add_column(col, justify="left" if col in ("dataset", "model", "regime") else "right")
     for c in cells:
-        table.add_row(c["dataset"].split("?")[0], c["model"], c["init"],
+        table.add_row(plain(c["dataset"].split("?")[0]), plain(c["model"]), plain(c["init"]),
                       f"{num(c['ref_auc'])} ({num(c['ref_sd'])}, {c['ref_n']})",
                       f"{num(c['new_auc'])} ({num(c['new_sd'])}, {c['new_n']})", points(c["diff"]),
                       interval(c["envelope_low"], c["envelope_high"]) + (" *" if c["envelope_note"] else ""),
@@ -58,19 +57,20 @@ def _print(result: Any, show_all: bool, console: Any) -> None:
     changes = result.verdict_changes
     console.print(f"verdicts: {len(result.verdicts) - len(changes)} of {len(result.verdicts)} unchanged")
     for v in changes:
-        console.print(f"  [red]changed[/red] {v['dataset'].split('?')[0]} · {v['model']} · {v['regime']} − random: "
+        console.print(f"  [red]changed[/red] {safe(v['dataset'].split('?')[0])} · {safe(v['model'])} · {safe(v['regime'])} − random: "
                       f"{v['ref_verdict']} ({points(v['ref_diff'])}) → {v['new_verdict']} ({points(v['new_diff'])})",
                       highlight=False)
     recs = result.recommendation_changes
     console.print(f"recommendations and Pareto fronts: {len(result.recommendations) - len(recs)} of "
                   f"{len(result.recommendations)} unchanged")
     for r in recs:
-        console.print(f"  [red]changed[/red] {r['dataset'].split('?')[0]} by {r['cost_measure']}: recommended "
-                      f"{r['ref_recommended']} → {r['new_recommended']}; front [{r['ref_front']}] → [{r['new_front']}]",
+        console.print(f"  [red]changed[/red] {safe(r['dataset'].split('?')[0])} by {r['cost_measure']}: recommended "
+                      f"{safe(r['ref_recommended'])} → {safe(r['new_recommended'])}; "
+                      f"front {safe('[' + str(r['ref_front']) + ']')} → {safe('[' + str(r['new_front']) + ']')}",
                       highlight=False)
     for what, keys in (("only in REF", result.only_ref), ("only in NEW", result.only_new)):
         if keys:
-            console.print(f"{len(keys)} cell(s) {what}: " + "; ".join(" · ".join(k[2:]) for k in keys[:8]))
+            console.print(f"{len(keys)} cell(s) {what}: " + safe("; ".join(" · ".join(k[2:]) for k in keys[:8])))
 
 
 def run(args: argparse.Namespace) -> int:

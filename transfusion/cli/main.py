@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     from transfusion import __version__
 
     parser.add_argument("--version", action="version", version=f"transfusion {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the full Python traceback after the one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"transfusion.cli.{name}").add_parser(sub)
@@ -54,15 +56,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UsageError, ValueError, FileNotFoundError) as exc:
-        print(f"transfusion {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc), 2)
     except (NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError) as exc:  # a path of the user's
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"transfusion {args.command}: error: {exc.strerror or exc}{where}; choose another path", file=sys.stderr)
-        return 2
+        return _fail(args, f"{exc.strerror or exc}{where}; choose another path", 2)
     except KeyboardInterrupt:
-        print(f"transfusion {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted; rerun the same command to resume", 130)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """The one-line error on stderr (the traceback after it with ``--debug``); returns ``code``."""
+    if args.debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"transfusion {args.command}: error: {message}" if code != 130 else f"transfusion {args.command}: {message}",
+          file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

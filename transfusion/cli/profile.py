@@ -55,8 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="outputs of the head (default 2)")
     p.add_argument("--in-chans", type=int, default=3, metavar="C",
                    help="input channels (default 3)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="where PyTorch and ONNX Runtime run (default cpu)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                   help="where PyTorch and ONNX Runtime run (default auto: cuda when available, else cpu)")
     p.add_argument("--no-onnx", dest="onnx", action="store_false",
                    help="skip ONNX export and ONNX Runtime timing")
     p.add_argument("--threads", type=int, default=None, metavar="N",
@@ -90,9 +90,10 @@ def _check_args(args: argparse.Namespace, names: list[str]) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.device == "cuda":
-        from transfusion.core.runtime import check_device
+    from transfusion.core.runtime import check_device, resolve_device
 
+    args.device = resolve_device(args.device)
+    if args.device == "cuda":
         try:
             check_device(args.device)
         except ValueError as exc:

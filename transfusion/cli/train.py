@@ -37,7 +37,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                    help="test with the best-by-validation weights or the last ones (default best)")
     p.add_argument("--train-size", default="all", help="'all', a count (5000) or a fraction (0.1) of the training split")
     p.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto: cuda when available)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: on for CUDA, off on CPU)")
@@ -46,10 +46,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 
 
 def train_config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
+    from transfusion.core.runtime import resolve_device
+
     return TrainConfig(
         epochs=args.epochs, steps=args.steps, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup=args.warmup,
-        augment=not args.no_augment, eval_every=args.eval_every, select=args.select, device=args.device, threads=args.threads,
+        augment=not args.no_augment, eval_every=args.eval_every, select=args.select, device=resolve_device(args.device), threads=args.threads,
         amp=args.amp, **extra,
     )
 

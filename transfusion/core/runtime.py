@@ -20,6 +20,16 @@ if TYPE_CHECKING:  # pragma: no cover
 DEVICES = ("cpu", "cuda")
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a CUDA device, else ``cpu``; any other name is returned
+    as given (check it with :func:`check_device`)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_device(device: str) -> torch.device:
     """``device`` as a ``torch.device``; ``ValueError`` naming the bad value for anything but
     ``cpu`` / ``cuda[:N]``, and for ``cuda`` on a machine without CUDA."""

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,6 +68,17 @@ def execute_spec(spec_dict: dict, out_root: str | Path, *, threads: int | None =
     return summary, {k: pred[k] for k in pred.files}
 
 
+def _rounded(value: Any) -> Any:
+    """Floats (also inside dicts and lists) to 5 significant digits, for log lines."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = None, device: str = "cpu",
             on_eval: Callable[[dict], None] | None = None) -> dict:
     """Execute one claimed run and record its outcome; returns the store row afterwards."""
@@ -77,7 +88,7 @@ def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = No
     me = row.get("claimed_by") or worker_id()
 
     def eval_hook(r: dict) -> None:
-        _log(log, "eval " + json.dumps(r))
+        _log(log, "eval " + json.dumps(_rounded(r)))
         store.heartbeat(rid, me)
         if on_eval:
             on_eval(r)
@@ -85,7 +96,7 @@ def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = No
     try:
         summary, predictions = execute_spec(row["spec"], out_root, threads=threads, device=device, on_eval=eval_hook)
         store.finish(rid, summary, predictions=predictions)
-        _log(log, f"done test_auc={summary.test_auc}")
+        _log(log, f"done test_auc={_rounded(summary.test_auc)}")
     except Exception as exc:  # a failing run is recorded and the grid goes on
         tb = traceback.format_exc()
         store.fail(rid, f"{type(exc).__name__}: {exc}", tb)

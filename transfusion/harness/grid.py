@@ -59,7 +59,10 @@ def expand(suite: Suite) -> Grid:
             model=combo["model"], data=canonical_spec(combo["dataset"], res=suite.res), init=combo["init"],
             source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"])))
         if spec.res_px is not None:
-            check_input_size(spec.model, spec.res_px)
+            try:
+                check_input_size(spec.model, spec.res_px)
+            except ValueError as exc:
+                raise ValueError(f"{suite.origin}: grid: {exc}") from None
         if spec.run_id in seen:
             continue
         seen.add(spec.run_id)

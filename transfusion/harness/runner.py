@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfusion.core.files import write_csv, write_text
+from transfusion.train.spec import RunSpec
 
 from .costs import profile_costs
 from .execute import EventHook
@@ -16,6 +17,7 @@ from .executors import make_executor
 from .grid import Grid, expand
 from .store import STORE_NAME, Store
 from .suite import Suite
+from .weights import check_weights
 
 SUMMARY_NAME = "summary.csv"
 _SUMMARY_STAMP = ".summary-fingerprint"
@@ -58,6 +60,18 @@ def prepare_store(suite: Suite, out_dir: str | Path, *, rerun_failed: bool = Fal
     return store, grid
 
 
+def todo_specs(grid: Grid, out_dir: str | Path, *, rerun_failed: bool = False, force: bool = False) -> list[RunSpec]:
+    """The grid's run specs that a bench into ``out_dir`` would run: all with ``force`` or no
+    store yet, else those the store does not hold as done (or failed, unless ``rerun_failed``)."""
+    path = Path(out_dir) / STORE_NAME
+    if force or not path.is_file():
+        return grid.all
+    with Store(path) as store:
+        finished = {r["run_id"] for status in ("done",) + (() if rerun_failed else ("failed",))
+                    for r in store.runs(status=status, run_ids=grid.ids)}
+    return [s for s in grid.all if s.run_id not in finished]
+
+
 def run_suite(
     suite: Suite,
     out_dir: str | Path,
@@ -79,6 +93,9 @@ def run_suite(
     t0 = time.time()
     out = Path(out_dir)
     run_executor = make_executor(executor, workers=workers, address=ray_address)
+    grid = grid or expand(suite)
+    # every missing weight file at once, before any work (ImageNet files are downloaded here when allowed)
+    check_weights(todo_specs(grid, out, rerun_failed=rerun_failed, force=force), fetch=True)
     store, grid = prepare_store(suite, out, rerun_failed=rerun_failed, force=force, grid=grid)
     threads = threads or default_threads(workers)
     phases: dict[str, float] = {}

@@ -167,5 +167,6 @@ def check_input_size(name: str, res_px: int, in_chans: int = 3) -> None:
     if int(res_px) < need:
         raise ValueError(
             f"model {name!r} needs inputs of at least {need} px, got {res_px} px; "
-            f"use --res {need} or larger (its design size is {model_config(name).default_res_px} px)"
+            f"use a resolution (--res, or the dataset's res=) of {need} px or more "
+            f"(its design size is {model_config(name).default_res_px} px)"
         )

@@ -58,6 +58,11 @@ def imagenet_file(arch: str) -> tuple[str, Path]:
     return filename, Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def downloads_allowed() -> bool:
+    """False when the environment sets ``TRANSFUSION_OFFLINE`` to 1/true/yes."""
+    return os.environ.get("TRANSFUSION_OFFLINE", "").lower() not in ("1", "true", "yes")
+
+
 def load_imagenet(arch: str, *, allow_download: bool | None = None) -> SourceWeights:
     """torchvision's ImageNet weights for ``arch`` (resnet18, resnet50, inception_v3, densenet121).
 
@@ -68,7 +73,7 @@ def load_imagenet(arch: str, *, allow_download: bool | None = None) -> SourceWei
     """
     filename, path = imagenet_file(arch)
     if allow_download is None:
-        allow_download = os.environ.get("TRANSFUSION_OFFLINE", "") not in ("1", "true", "yes")
+        allow_download = downloads_allowed()
     import torchvision.models as tvm
 
     weights = tvm.get_weight(model_config(arch).imagenet_weights)

@@ -1,6 +1,7 @@
 """``chexpert:PATH`` — the CheXpert-v1.0 / CheXpert-v1.0-small layout.
 
-``PATH`` is the dataset folder holding ``train.csv`` and ``valid.csv``; their ``Path`` column
+``PATH`` is the dataset folder holding ``train.csv`` and ``valid.csv`` (or its parent, when that
+holds exactly one ``CheXpert-v1.0*`` folder); their ``Path`` column
 reads like ``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`` (relative to the
 folder above PATH). Observation columns hold 1.0, 0.0, -1.0 (uncertain) or blank (not mentioned
 = 0). The official ``valid.csv`` is the test split; validation is carved from ``train.csv`` by
@@ -56,8 +57,22 @@ def _labels(parsed: ParsedSpec) -> tuple[str, ...]:
     return tuple(lookup[s.lower()] for s in names)
 
 
+def dataset_folder(path: Path) -> Path:
+    """The folder holding ``train.csv``: ``path`` itself, or the one ``CheXpert-v1.0*`` folder in
+    it (the parent a download unpacks into). Anything else is returned as given for the build to
+    report."""
+    if (path / "train.csv").is_file() or not path.is_dir():
+        return path
+    inner = sorted(p for p in path.glob("CheXpert-v1.0*") if (p / "train.csv").is_file())
+    if len(inner) > 1:
+        raise ValueError(f"{path} holds {len(inner)} CheXpert folders ({', '.join(p.name for p in inner)}); "
+                         f"give the one to use, e.g. chexpert:{inner[0]}")
+    return inner[0] if inner else path
+
+
 def _finalize(parsed: ParsedSpec) -> ParsedSpec:
     parsed = absolute_target(parsed)
+    parsed = ParsedSpec(parsed.kind, str(dataset_folder(Path(parsed.target))), parsed.options)
     return parsed.with_options(labels=",".join(_labels(parsed)))
 
 

@@ -13,6 +13,8 @@ the error names the file and the folder to place it in. Task kinds and label nam
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,15 @@ def _resize(images: np.ndarray, res: int) -> np.ndarray:
     return out
 
 
+# what a truncated or corrupt .npz raises, from the zip container or a member's data
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _unreadable(path: Path, exc: BaseException) -> str:
+    return (f"cannot read MedMNIST file {path} ({type(exc).__name__}: {exc}); it is truncated or not a "
+            f".npz — download it again from {ZENODO}")
+
+
 def _build(parsed: ParsedSpec, writer: SplitWriter) -> BuildResult:
     name, _ = _split_target(parsed.target)
     path = _file(parsed)
@@ -143,9 +154,9 @@ def _build(parsed: ParsedSpec, writer: SplitWriter) -> BuildResult:
             )
     try:
         data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read MedMNIST file {path}: {exc}") from None
-    missing = [k for k in KEYS if k not in data.files]
+        missing = [k for k in KEYS if k not in data.files]
+    except (*_UNREADABLE, AttributeError) as exc:  # AttributeError: a plain .npy has no .files
+        raise ValueError(_unreadable(path, exc)) from None
     if missing:
         raise ValueError(f"{path} is missing array(s) {', '.join(missing)}; expected {', '.join(KEYS)}")
     task_str, _, labels = medmnist_info(name)
@@ -154,12 +165,18 @@ def _build(parsed: ParsedSpec, writer: SplitWriter) -> BuildResult:
     res = parsed["res"]
     chans = None
     for split in ("train", "val", "test"):
-        images = np.asarray(data[f"{split}_images"])
+        try:
+            images = np.asarray(data[f"{split}_images"])
+            y = np.asarray(data[f"{split}_labels"])
+        except _UNREADABLE as exc:
+            raise ValueError(_unreadable(path, exc)) from None
+        if len(images) == 0 or len(y) == 0:
+            raise ValueError(f"{path}: {split}_images has {len(images)} images and {split}_labels {len(y)} labels; "
+                             "every split needs at least one — is this the right file?")
         if images.dtype != np.uint8:
             raise ValueError(f"{path}: {split}_images has dtype {images.dtype}; expected uint8")
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
         chans = images.shape[1]
-        y = np.asarray(data[f"{split}_labels"])
         y = y.reshape(len(y), -1)
         if kind == "multilabel":
             if y.shape[1] != len(labels) or not np.isin(y, (0, 1)).all():

@@ -58,6 +58,17 @@ class RayExecutor:
                on_event: EventHook | None) -> None:
         ids, me = set(grid.ids), worker_id()
         in_flight: dict = {}  # ObjectRef -> row
+        try:
+            RayExecutor._loop(ray, remote, store, ids, me, in_flight, grid, out, capacity, threads, device, on_event)
+        except KeyboardInterrupt:  # cancel what is in flight and hand its claims back: the rerun resumes them
+            for ref, row in in_flight.items():
+                ray.cancel(ref, force=True)
+                store.release(row["run_id"], me)
+            raise
+
+    @staticmethod
+    def _loop(ray, remote, store: Store, ids: set[str], me: str, in_flight: dict, grid: Grid, out: Path,
+              capacity: int, threads: int, device: str, on_event: EventHook | None) -> None:
         while True:
             while len(in_flight) < capacity:
                 row = store.claim(ids, who=me, ready=ready_runs(store, ids, grid.depends))
