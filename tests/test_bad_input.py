@@ -333,3 +333,27 @@ def test_user_text_is_never_read_as_markup():
         progress("end", {"spec": spec, "status": "failed", "error": "ValueError: bad [/red] thing"})
     text = console.file.getvalue()
     assert text.count("folder:/data/[/dim]x[bold]") == 3 and "bad [/red] thing" in text
+
+
+class _Payload:
+    """Unpickling this would run ``os.system`` — were a loader ever to execute a file's code."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_pickle_with_code_is_refused_and_never_run(tmp_path, capsys, monkeypatch):
+    import pickle
+
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "weights.pt"
+    evil.write_bytes(pickle.dumps({"conv.weight": _Payload()}))
+    assert main(["export", str(evil), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "not a tensor-only PyTorch file" in err and str(evil) in err and "weights_only=False" not in err
+    assert main(["train", "cbr_small", "--data", "synth-retina?n=200&res=32", "--init", "transfer",
+                 "--source", f"file:{evil}", "--out", str(tmp_path / "t"), "--steps", "1"]) == 2
+    assert "not a tensor-only PyTorch file" in capsys.readouterr().err
+    assert not (tmp_path / "PWNED").exists()

@@ -69,7 +69,14 @@ def read_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+        text = str(exc)
+        if "Weights only load failed" in text:  # not tensor data: another file type, or a pickle of objects
+            detail = text.partition("WeightsUnpickler error:")[2].strip().split("\n")[0].strip()
+            raise ValueError(
+                f"cannot read checkpoint {path}: it is not a tensor-only PyTorch file ({detail or 'unpickling refused'}); "
+                "transfusion loads weights with weights_only=True and never runs code from a file — give a "
+                "checkpoint written by `transfusion train`/`pretrain` or a saved state dict") from None
+        raise ValueError(f"cannot read checkpoint {path}: {type(exc).__name__}: {text.splitlines()[0] if text else ''}") from exc
 
 
 def is_checkpoint(obj: Any) -> bool:
