@@ -65,6 +65,18 @@ def test_export_run_parity_card_and_store_record(trained, tmp_path):
     assert card["files"]["model.onnx.data"]["bytes"] > 1e6
     md = (out / "model_card.md").read_text()
     assert "**passed**" in md and "(x / 255 - mean[c]) / std[c]" in md and "referable" in md
+    # the decision thresholds stored with the run, in the card: one per target, met on validation
+    from transfusion.stats.operating import threshold_for
+
+    with Store(store) as s:
+        val = s.predictions(rid, "val")
+    ops = {p["target"]: p for p in card["clinical"]["operating_points"]}
+    assert set(ops) == {"sensitivity", "specificity"} and card["clinical"] == run["summary"].clinical
+    for target, op in ops.items():
+        assert op["threshold"] == pytest.approx(threshold_for(val["scores"], val["targets"], target, 0.9))
+        assert op[f"val_{target}"] >= 0.9
+        assert f"score ≥ **{op['threshold']:.4f}**" in md
+    assert "## Calibration (test split)" in md and "T = " in md
     # recorded in the store, and listed by the report
     assert export["run_id"] == rid and export["passed"] and export["card"]["parity"] == p
     report = build_report(store, tmp_path / "report", n_boot=20, studies=False)

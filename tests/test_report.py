@@ -24,7 +24,8 @@ from transfusion.stats.seeds import two_level_interval
 TINY = tiny_suite("tiny-report", ("random", "transfusion:1"), seeds=(0, 1),
                   extra="[report]\nmargin = 0.05\ndelta = 0.02\n")
 
-SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Weight sources",
+SECTIONS = ("At a glance", "Each regime minus random", "Accuracy against cost", "Calibration and operating points",
+            "Weight sources",
             "Comparison with the paper",
             "Analysis studies", "Exported models (ONNX)", "Failed runs", "Environment", "How to read this report")
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
     pngs = sorted((out / "figures").glob("*.png"))
     assert {p.name.split("-auc-vs-")[-1] for p in pngs if "-auc-vs-" in p.name} == {"macs.png", "params.png",
                                                                                       "torch_ms.png"}
-    assert html.count('src="data:image/png;base64,') == len(pngs) == 4
+    assert html.count('src="data:image/png;base64,') == len(pngs) == 5
+    assert sum(p.name.endswith("-reliability.png") for p in pngs) == 1
     assert "ONNX Runtime latency: not measured" in md  # [cost] onnx = false
     assert "tiny-report" in md and "margin ±5 AUC points" in md
 
@@ -99,6 +101,34 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
             d = M.paired_difference(BINARY, a["scores"], b["scores"], a["targets"], n_boot=200, seed=0)
             assert float(r["diff"]) == pytest.approx(d.diff) and float(r["ci_low"]) == pytest.approx(d.ci_low)
         assert float(pair["diff"]) == pytest.approx(np.mean([float(r["diff"]) for r in seeds]))
+        # calibration: mean over seeds of each run's measures (Brier against scikit-learn); temperatures fitted
+        # on the stored validation scores; operating points meet their target on each run's validation split
+        from sklearn.metrics import brier_score_loss
+
+        from transfusion.stats.calibration import fit_temperature
+        from transfusion.stats.operating import threshold_for
+
+        cal = {(r["model"], r["init"]): r for r in _csv(out / "tables" / "calibration.csv")}
+        assert set(cal) == set(summary)
+        ops = _csv(out / "tables" / "operating_points.csv")
+        assert {(r["model"], r["init"], r["target"]) for r in ops} == {
+            (m, i, t) for m, i in summary for t in ("sensitivity", "specificity")}
+        for (model, init), row in cal.items():
+            mine = [r for r in runs if (r["model"], r["init"]) == (model, init)]
+            tests = [store.predictions(r["run_id"]) for r in mine]
+            vals = [store.predictions(r["run_id"], "val") for r in mine]
+            assert all(v is not None and len(v["scores"]) == 24 for v in vals)
+            assert float(row["brier"]) == pytest.approx(np.mean([brier_score_loss(t["targets"], t["scores"])
+                                                                 for t in tests]), abs=1e-12)
+            assert float(row["ece_low"]) <= float(row["ece_high"]) and row["n_bins"] == "15"
+            assert float(row["temperature"]) == pytest.approx(
+                np.mean([fit_temperature(BINARY, v["scores"], v["targets"]) for v in vals]), rel=1e-6)
+            sens = next(r for r in ops if (r["model"], r["init"], r["target"]) == (model, init, "sensitivity"))
+            thresholds = [threshold_for(v["scores"], v["targets"], "sensitivity", 0.9) for v in vals]
+            assert float(sens["threshold"]) == pytest.approx(np.mean(thresholds))
+            tp = sum(int(np.sum((t["scores"] >= th) & (t["targets"] == 1))) for t, th in zip(tests, thresholds))
+            assert int(sens["tp"]) == tp and sens["level"] == "0.9"
+        assert "Best calibrated:" in md
         # the weight source: the store's pretraining run with its own test AUC, used by both transfusion:1 runs
         (pre,) = store.runs(kind="pretrain")
     (src,) = _csv(out / "tables" / "sources.csv")

@@ -31,6 +31,31 @@ def _ci(ci: Any) -> str:
     return "—" if not ci else interval(ci[0], ci[1], ".4f")
 
 
+def _clinical_lines(c: dict[str, Any] | None, scores: str) -> list[str]:
+    """The card's decision thresholds and calibration (from the run's stored measures)."""
+    if not c:
+        return ["## Decision threshold", "- not stored with this run (trained before operating points were kept)", ""]
+    lines = ["## Decision threshold (chosen on the validation split, read on the test split)"]
+    for p in c["operating_points"]:
+        t = p["test"]
+        lines.append(f"- {p['label']}: for {p['target']} ≥ {p['level']:g} call positive when the score ≥ "
+                     f"**{p['threshold']:.4f}** — test sensitivity {num(t['sensitivity'][0])}, specificity "
+                     f"{num(t['specificity'][0])}, PPV {num(t['ppv'][0])}, NPV {num(t['npv'][0])}")
+    if not c["operating_points"]:
+        lines.append("- none (a multiclass task has no single positive class)")
+    lines.append(f"- the score is {scores}")
+    cal, temp = c["calibration"], c.get("temperature")
+    lines += ["", "## Calibration (test split)",
+              f"- ECE ({c['n_bins']} equal-mass bins) {num(cal['ece'][0])}, Brier {num(cal['brier'][0])}, "
+              f"NLL {num(cal['nll'][0])}"]
+    if temp is not None and c.get("calibration_scaled"):
+        sc = c["calibration_scaled"]
+        lines.append(f"- temperature scaling (fitted on validation): T = {temp:.3f}; divide the logits by T for "
+                     f"calibrated probabilities (ECE {num(sc['ece'][0])}, NLL {num(sc['nll'][0])}); the thresholds "
+                     "above apply to the unscaled score")
+    return [*lines, ""]
+
+
 def model_card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown (same content as the JSON card)."""
     s, t, i, m, p, lat, c = (card[k] for k in ("source", "task", "input", "metrics", "parity", "latency", "cost"))
@@ -61,6 +86,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         + (" — scored under bf16 autocast during training" if m["trained_with_bf16_autocast"] else ""),
         f"- recomputed now: PyTorch fp32 AUC {num(m['test_auc_torch_fp32'])}, ONNX Runtime AUC {num(m['test_auc_onnx'])}",
         "",
+        *_clinical_lines(card.get("clinical"), t["scores"]),
         "## Parity (ONNX Runtime vs PyTorch, same images)",
         f"- **{'passed' if p['passed'] else 'FAILED'}**" + (f": {'; '.join(p['failures'])}" if p["failures"] else ""),
         f"- max abs error {p['max_abs_err']:.3g}; max relative error {p['max_rel_err']:.3g} (tolerance {p['rel_tol']:g}, "

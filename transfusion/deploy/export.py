@@ -251,6 +251,7 @@ def _card(m: ExportModel, tgt: Target, onnx_path: Path, parity: dict, latency: d
                     "trained_with_bf16_autocast": summary.runtime.amp if summary else None,
                     "test_auc_torch_fp32": parity["auc_torch"], "test_auc_onnx": parity["auc_onnx"],
                     "test_acc_onnx": acc_onnx},
+        "clinical": summary.clinical if summary else None,
         "parity": parity,
         "latency": latency,
         "cost": {"params": params(m.model)[0], "macs": macs, "res_px": res,

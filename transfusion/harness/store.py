@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS curves (
 CREATE TABLE IF NOT EXISTS predictions (
     run_id TEXT PRIMARY KEY, scores BLOB NOT NULL, targets BLOB NOT NULL, mask BLOB
 );
+CREATE TABLE IF NOT EXISTS val_predictions (
+    run_id TEXT PRIMARY KEY, scores BLOB NOT NULL, targets BLOB NOT NULL, mask BLOB
+);
 CREATE TABLE IF NOT EXISTS costs (
     key TEXT PRIMARY KEY, model TEXT NOT NULL, res INTEGER NOT NULL, in_chans INTEGER NOT NULL,
     num_classes INTEGER NOT NULL, device TEXT NOT NULL, profile_json TEXT NOT NULL,
@@ -288,7 +291,8 @@ class Store:
 
     def finish(self, run_id: str, summary: RunSummary, *,
                predictions: dict[str, np.ndarray] | None = None) -> None:
-        """Record a finished run: status ``done``, its summary and curve, and test predictions."""
+        """Record a finished run: status ``done``, its summary and curve, and its predictions
+        (``scores``/``targets``/``mask`` of the test split, ``val_*`` of the validation split)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status='done', finished_at=?, summary_json=?, test_auc=?, test_auprc=?, "
@@ -301,10 +305,12 @@ class Store:
                 db.execute("INSERT INTO curves VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (run_id, row["step"], row["epoch"], row["train_loss"], row["val_auc"],
                             row["val_acc"], row["seconds"]))
-            if predictions is not None:
-                mask = predictions.get("mask")
-                db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
-                           (run_id, _npy(predictions["scores"]), _npy(predictions["targets"]),
+            for table, prefix in (("predictions", ""), ("val_predictions", "val_")):
+                if predictions is None or predictions.get(prefix + "scores") is None:
+                    continue
+                mask = predictions.get(prefix + "mask")
+                db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
+                           (run_id, _npy(predictions[prefix + "scores"]), _npy(predictions[prefix + "targets"]),
                             _npy(mask) if mask is not None and np.size(mask) else None))
 
     def release(self, run_id: str, who: str | None = None) -> None:
@@ -367,8 +373,13 @@ class Store:
             "SELECT step, epoch, train_loss, val_auc, val_acc, seconds FROM curves WHERE run_id=? ORDER BY step",
             (run_id,))]
 
-    def predictions(self, run_id: str) -> dict[str, np.ndarray | None] | None:
-        row = self._db.execute("SELECT * FROM predictions WHERE run_id=?", (run_id,)).fetchone()
+    def predictions(self, run_id: str, split: str = "test") -> dict[str, np.ndarray | None] | None:
+        """A finished run's scores, targets and mask on ``split`` (``test``, or ``val``: stored
+        since calibration was added; ``None`` for older runs)."""
+        if split not in ("test", "val"):
+            raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+        table = "predictions" if split == "test" else "val_predictions"
+        row = self._db.execute(f"SELECT * FROM {table} WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             return None
         return {"scores": _from_npy(row["scores"]), "targets": _from_npy(row["targets"]),

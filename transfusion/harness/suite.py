@@ -27,6 +27,9 @@ device = "cpu"
 margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC points)
 delta = 0.01                # "cheapest model within delta AUC of the best"
 probe = 256                 # images in the studies' probe set (fewer: faster studies)
+sensitivity = 0.9           # operating points: thresholds chosen on validation for this sensitivity
+specificity = 0.9           #   ... and for this specificity
+calibration_bins = 15       # equal-mass bins of the expected calibration error
 ```
 
 Dataset strings may hold ``{data_root}`` (filled from ``--data-root`` or the
@@ -90,12 +93,17 @@ class RunOptions:
 @dataclass(frozen=True)
 class ReportOptions:
     """The ``[report]`` table: equivalence ``margin`` and recommendation ``delta`` (AUC units,
-    0.005 = 0.5 AUC points), the ``paper`` table to compare with, the studies' ``probe`` size."""
+    0.005 = 0.5 AUC points), the ``paper`` table to compare with, the studies' ``probe`` size,
+    the operating points' target ``sensitivity`` and ``specificity`` (chosen on validation) and
+    the ECE's number of equal-mass ``calibration_bins``."""
 
     margin: float = 0.005
     delta: float = 0.01
     paper: str | None = None
     probe: int | None = None
+    sensitivity: float = 0.9
+    specificity: float = 0.9
+    calibration_bins: int = 15
 
 
 @dataclass
@@ -346,6 +354,14 @@ class _Parser:
             v = getattr(opts, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
                 raise self.fail(f"report.{key}", f"must be a number in [0, 1) in AUC units, got {v!r}")
+        for key in ("sensitivity", "specificity"):
+            v = getattr(opts, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise self.fail(f"report.{key}", f"target {key} of the operating points must be a number in (0, 1), "
+                                                 f"got {v!r}")
+        bins = opts.calibration_bins
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+            raise self.fail("report.calibration_bins", f"must be a whole number >= 2, got {bins!r}")
         probe = opts.probe
         if probe is not None and (isinstance(probe, bool) or not isinstance(probe, int) or probe < 16):
             raise self.fail("report.probe", f"probe-set size for the studies must be an integer >= 16, got {probe!r}")

@@ -20,6 +20,7 @@ from transfusion.harness.summary import SUMMARY_COLUMNS
 from . import appendix as A
 from . import document as D
 from . import sections as S
+from .clinical import CALIBRATION_COLUMNS, OPERATING_COLUMNS, clinical_section
 from .data import PAIRED_COLUMNS, PARETO_COLUMNS, SEED_COLUMNS, ReportData, report_data
 
 
@@ -169,9 +170,17 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
     write_csv(tabs / "paired_seeds.csv", SEED_COLUMNS, data.paired_seeds)
     pareto_csv = write_csv(tabs / "pareto.csv", PARETO_COLUMNS, data.pareto)
 
+    calibration_csv = write_csv(tabs / "calibration.csv", CALIBRATION_COLUMNS, data.clinical.calibration)
+    operating_csv = write_csv(tabs / "operating_points.csv", OPERATING_COLUMNS, data.clinical.operating)
+
     doc.sections.append(S.glance(data))
     for data_key in data.datasets:
         doc.sections += S.dataset_sections(data, data_key, figs, summary_csv, paired_csv, pareto_csv)
+        title = f"{S.short(data_key[0])} (train size {data_key[1]})"
+        doc.sections.append(clinical_section(data.clinical, data_key, title,
+                                             figs / f"{S.slug(data_key[0] + data_key[1])}-reliability.png",
+                                             margin=data.margin, calibration_csv=calibration_csv,
+                                             operating_csv=operating_csv))
     doc.sections.append(A.sources_section(data, tabs))
     doc.sections.append(A.paper_section(data, tabs))
     doc.sections += A.studies_sections(study_out, study_err)

@@ -41,6 +41,7 @@ from transfusion.harness.summary import BASELINE, cell_key, load_predictions, or
 from transfusion.stats.seeds import MIN_SEEDS, ReplicateCache, seed_estimate
 from transfusion.transfer import parse_regime
 
+from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
 from .paper import paper_table
 from .pareto import cheapest_within, front_borderline, pareto_front, recommendation_alternatives
@@ -127,6 +128,7 @@ class ReportData:
     datasets: list[tuple[str, str]] = field(default_factory=list)  # (dataset, train size) in order
     train_devices: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    clinical: ClinicalRows = field(default_factory=ClinicalRows)
 
 
 def _check_options(margin: float, delta: float, n_boot: int) -> None:
@@ -157,6 +159,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
         runs = (store.runs(suite=suite.name) if suite.name else []) or store.runs()
         costs, exports = store.costs(), store.exports()
         preds = load_predictions(store, runs)
+        val_preds = {rid: store.predictions(rid, "val") for rid in preds}
     train = [r for r in runs if r["kind"] == "train"]
     done = [r for r in train if r["status"] == "done" and r["summary"]]
     sources = _source_rows(runs, train)
@@ -179,12 +182,15 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
         paired += _judge_family(family, margin=margin, level=level)
         paired_seeds += [s for c in family for s in c.pop("_seeds")]
     pareto, recs = _pareto(summary, datasets, delta, lambda rows: _gap_se(rows, cells, cache))
+    opts = suite.report
+    clinical = clinical_rows(cells, preds, val_preds, sensitivity=opts.sensitivity, specificity=opts.specificity,
+                             n_bins=opts.calibration_bins, n_boot=n_boot, level=level, seed=seed)
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
                       _paper_rows(suite, summary), [_status_row(r) for r in runs if r["status"] == "failed"],
                       [_status_row(r) | {"error": ""} for r in runs if r["status"] in ("pending", "running")],
-                      costs, exports, per_label, paired_seeds, datasets, devices, sources)
+                      costs, exports, per_label, paired_seeds, datasets, devices, sources, clinical)
 
 
 def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:

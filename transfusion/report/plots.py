@@ -141,3 +141,41 @@ def paired_difference_plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
     return path
+
+
+def reliability_plot(curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], path: str | Path, *,
+                     title: str) -> Path:
+    """Reliability diagrams, one panel per model: for each regime its (mean predicted probability,
+    observed frequency) points joined by a line, beside the diagonal of perfect calibration.
+    ``curves``: (model, regime) → (x, y)."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    models = list(dict.fromkeys(m for m, _ in curves))
+    inits = list(dict.fromkeys(i for _, i in curves))
+    colors = {r: f"C{i % 10}" for i, r in enumerate(inits)}
+    fig = Figure(figsize=(3.3 * len(models) + 1.6, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True))
+    for ax, model in zip(axes, models):
+        ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=0.9)
+        for (m, init), (x, y) in curves.items():
+            if m == model:
+                ax.plot(x, y, marker=_MARKERS[inits.index(init) % len(_MARKERS)], ms=4, lw=1.1,
+                        color=colors[init], label=plot_text(init))
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_title(plot_text(model), fontsize=9)
+        ax.set_xlabel("mean predicted probability", fontsize=8)
+        ax.grid(True, alpha=0.25)
+    axes[0].set_ylabel("observed frequency", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[r], marker=_MARKERS[i % len(_MARKERS)], label=plot_text(r))
+               for i, r in enumerate(inits)]
+    handles.append(Line2D([], [], color="grey", ls="--", label="perfect calibration"))
+    axes[-1].legend(handles=handles, fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.suptitle(plot_text(title), fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path

@@ -11,6 +11,7 @@ from transfusion.core.text import interval, num, points
 from transfusion.stats import MIN_SEEDS, UNJUDGED
 
 from . import document as D
+from .clinical import best_calibrated
 from .costs import COST_MEASURES
 from .data import ReportData
 from .pareto import pareto_front
@@ -53,6 +54,7 @@ def glance(data: ReportData) -> D.Section:
             lead="Weak weight sources:"))
     sec.blocks += _glance_verdicts(data)
     sec.blocks += _glance_recommendations(data)
+    sec.blocks += _glance_calibration(data)
     if data.failed:
         sec.blocks.append(D.Para(f"{len(data.failed)} run(s) failed; see 'Failed runs'."))
     return sec
@@ -104,6 +106,23 @@ def _glance_recommendations(data: ReportData) -> list:
                    "standard errors): the data do not decide between them.",
                    lead="Recommendations:"),
             D.Table(cols, table)]
+
+
+def _glance_calibration(data: ReportData) -> list:
+    """Per dataset, the best-calibrated model · regime among those within the margin of the best AUC."""
+    items = []
+    for key in data.datasets:
+        best = best_calibrated([r for r in data.clinical.calibration if (r["dataset"], r["train_size"]) == key],
+                               data.margin)
+        if best:
+            scaled = f", {num(best['ece_scaled'])} after temperature scaling" if best.get("ece_scaled") is not None else ""
+            items.append(f"{short(key[0])} (train size {key[1]}): {best['model']} · {best['init']} — ECE "
+                         f"{num(best['ece'])}{scaled}, AUC {num(best['auc_mean'])}")
+    if not items:
+        return []
+    return [D.Para(f"the lowest expected calibration error among the rows within the margin ({data.margin * 100:g} "
+                   "AUC points) of the best AUC; see each dataset's 'Calibration and operating points'.",
+                   lead="Best calibrated:"), D.Bullets(items)]
 
 
 def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary_csv: Path, paired_csv: Path,

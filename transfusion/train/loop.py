@@ -8,7 +8,7 @@ its last checkpoint ends exactly as if it had never stopped (on the same machine
 
 Files written to ``out_dir``: ``curve.csv`` (step, epoch, train_loss, val_auc, val_acc,
 seconds), ``last.pt`` and ``best.pt`` (see :mod:`transfusion.transfer.checkpoint`),
-``predictions.npz`` (test scores, targets, mask) and ``summary.json``
+``predictions.npz`` (test scores, targets, mask; the same of the validation split as ``val_*``) and ``summary.json``
 (:class:`~.summary.RunSummary`).
 """
 
@@ -29,6 +29,7 @@ from transfusion.core.machine import cpu_name
 from transfusion.core.runtime import Runtime
 from transfusion.data import Dataset, augment
 from transfusion.stats import bootstrap_ci, evaluate, steps_to_target
+from transfusion.stats.clinical import clinical_measures
 from transfusion.transfer import SourceWeights, train_mode
 from transfusion.transfer.checkpoint import (
     best_path,
@@ -95,6 +96,7 @@ class _Run:
         self.opt = make_optimizer(self.model, cfg)
         self.sched = make_schedule(self.opt, cfg, self.total)
         self.state = _fresh_state()
+        self.clinical: dict | None = None
 
     def resume(self) -> None:
         """Continue from ``last.pt`` when it belongs to this run."""
@@ -183,8 +185,18 @@ class _Run:
         ev = evaluate(self.task, scores, test.targets, test.mask)
         ci = bootstrap_ci(self.task, scores, test.targets, test.mask, n_boot=cfg.bootstrap, seed=self.spec.seed) \
             if cfg.bootstrap and ev["auc"] is not None else None
+        # the validation split's scores too (same weights): temperature scaling and operating
+        # points are fitted on them, never on the test split
+        val = self.p.dataset["val"]
+        val_scores = predict(self.model, val, self.task, self.p.mean, self.p.std, runtime=self.rt)
         np.savez_compressed(self.out / "predictions.npz", scores=scores, targets=test.targets,
-                            mask=test.mask if test.mask is not None else np.zeros(0, bool))
+                            mask=test.mask if test.mask is not None else np.zeros(0, bool),
+                            val_scores=val_scores, val_targets=val.targets,
+                            val_mask=val.mask if val.mask is not None else np.zeros(0, bool))
+        if ev["auc"] is not None:
+            self.clinical = clinical_measures(
+                self.task, {"scores": val_scores, "targets": val.targets, "mask": val.mask},
+                {"scores": scores, "targets": test.targets, "mask": test.mask}, n_boot=cfg.bootstrap, seed=self.spec.seed)
         return scores, ev, ci
 
     def summary(self, ev: dict, ci: tuple[float, float] | None) -> RunSummary:
@@ -203,7 +215,8 @@ class _Run:
             params=sum(q.numel() for q in self.model.parameters()),
             trainable_params=sum(q.numel() for q in self.model.parameters() if q.requires_grad),
             init_report=self.p.init_report, mean=tuple(self.p.mean), std=tuple(self.p.std),
-            source_origin=self.p.source_origin, runtime=self.rt, cpu=cpu_name(), curve=curve)
+            source_origin=self.p.source_origin, runtime=self.rt, cpu=cpu_name(), curve=curve,
+            clinical=self.clinical)
 
 
 class RunFolderTaken(ValueError):

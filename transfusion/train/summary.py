@@ -31,7 +31,8 @@ class RunSummary:
     over test images (``None`` when ``bootstrap = 0``). ``res`` is the input side in px;
     ``train_seconds`` the time in training steps, ``wall_seconds`` the whole run;
     ``train_img_s`` images per second of training. ``runtime`` is how it ran (device, bf16
-    autocast, channels-last, threads), ``cpu`` the processor.
+    autocast, channels-last, threads), ``cpu`` the processor. ``clinical``: calibration and
+    operating points at the default targets (see :func:`transfusion.stats.clinical.clinical_measures`).
     """
 
     run_id: str
@@ -64,6 +65,7 @@ class RunSummary:
     cpu: str | None = None
     curve: list[dict] = field(default_factory=list)
     status: str = "done"
+    clinical: dict | None = None
 
     # the spec's axes, for readers
     @property
