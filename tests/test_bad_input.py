@@ -357,3 +357,17 @@ def test_a_pickle_with_code_is_refused_and_never_run(tmp_path, capsys, monkeypat
                  "--source", f"file:{evil}", "--out", str(tmp_path / "t"), "--steps", "1"]) == 2
     assert "not a tensor-only PyTorch file" in capsys.readouterr().err
     assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("table,message", [
+    ('corruptions = ["fog"]', "robustness.corruptions: must be a non-empty list of gaussian_noise"),
+    ("severities = [0, 6]", "robustness.severities: must be a non-empty list of 1..5, got [0, 6]"),
+    ('modality = "ct"', "robustness.modality: must be one of fundus, xray or auto, got 'ct'"),
+    ("sevrities = [1]", "sevrities"),
+])
+def test_bad_robustness_tables_are_refused_before_any_work(tmp_path, capsys, table, message):
+    suite = tmp_path / "s.toml"
+    suite.write_text(_SUITE.format(init='"random"', seed="0", train="") + f"[robustness]\n{table}\n")
+    assert main(["bench", str(suite), "--out", str(tmp_path / "runs"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(suite) in err and "Traceback" not in err

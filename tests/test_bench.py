@@ -284,7 +284,7 @@ def test_dry_run_lists_grid(tmp_path, capsys):
 
 
 def test_shipped_suites_validate():
-    assert set(shipped_suites()) >= {"quick", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
+    assert set(shipped_suites()) >= {"quick", "robustness", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
     quick = load_suite("quick")
     grid = expand(quick)
     # 3 seeds: CBR-Small x 4 regimes on both tasks, ResNet18 x 3 regimes on the fundus task only
@@ -294,6 +294,9 @@ def test_shipped_suites_validate():
     assert {s.init for s in r18} == {"random", "transfer", "meanvar"}
     assert all(s.train.epochs == 2 and s.train.select == "last" and not s.train.amp for s in grid.runs)
     assert (quick.run.workers, quick.run.threads) == (2, 1) and quick.report.margin == 0.05
+    robust = load_suite("robustness")
+    assert robust.robustness.enabled and len(robust.robustness.corruptions) == 8
+    assert robust.robustness.severities == (1, 3, 5) and len(expand(robust).runs) == 12
     for name in ("paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"):
         suite = load_suite(name, data_root="/data")
         assert suite.grid["dataset"] and all("/data" in d for d in suite.grid["dataset"])

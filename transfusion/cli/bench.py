@@ -106,6 +106,9 @@ class _Progress:
             res = f"AUC {auc:.3f}" if row["status"] == "done" and auc is not None else \
                 f"[red]failed: {safe(row.get('error'))}[/red]"
             out.print(f"  {safe(what)}: {res}")
+        elif kind == "robustness":
+            self.progress.update(self.task, description=f"robustness {safe(row['model'])} · {safe(row['init'])} · "
+                                                        f"{row['corruption']} s{row['severity']}")
         elif kind == "cost":
             from transfusion.core.text import num
 
@@ -169,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         paths = build_report(result.store_path, report_dir, suite_name=suite.name, reuse=True)
         phases["report"] = time.time() - t0
         console.print(f"report: {safe(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
-    now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "summary", "report") if k in phases)
+    now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "robustness", "summary", "report") if k in phases)
     console.print(f"time (s) — this command: {now}; the suite's runs in the store: pretraining "
                   f"{phases['pretraining']:.0f}, training {phases['training']:.0f} (outside the training loop: "
                   f"data, model build, test scoring {phases['outside_loop']:.0f})", highlight=False)

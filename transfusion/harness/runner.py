@@ -15,6 +15,7 @@ from .costs import profile_costs
 from .execute import EventHook
 from .executors import make_executor
 from .grid import Grid, expand
+from .robustness import evaluate_robustness
 from .store import STORE_NAME, Store
 from .suite import Suite
 from .weights import check_weights
@@ -86,7 +87,8 @@ def run_suite(
     grid: Grid | None = None,
     on_event: EventHook | None = None,
 ) -> BenchResult:
-    """Run every run of ``suite`` not yet done, then profile costs and summarise.
+    """Run every run of ``suite`` not yet done, then profile costs, score the corrupted test
+    splits (``[robustness]``) and summarise.
 
     ``on_event(kind, row)``: ``start`` / ``eval`` / ``end`` of a run (only ``end`` with several
     worker processes) and ``cost`` for each new cost profile."""
@@ -115,6 +117,12 @@ def run_suite(
             costs = profile_costs(store, suite.cost, train_ids, threads=threads,
                                   on_row=(lambda r: on_event("cost", r)) if on_event else None)
         phases["costs"] = time.time() - t
+        t = time.time()
+        if suite.robustness.enabled:
+            # inference over whole splits, after the workers have finished: every core
+            evaluate_robustness(store, suite.robustness, train_ids, threads=default_threads(1),
+                                on_row=(lambda r: on_event("robustness", r)) if on_event else None)
+            phases["robustness"] = time.time() - t
         t = time.time()
         summary = _summary(store, suite, train_ids, out)
         phases["summary"] = time.time() - t

@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS val_predictions (
     run_id TEXT PRIMARY KEY, scores BLOB NOT NULL, targets BLOB NOT NULL, mask BLOB
 );
+CREATE TABLE IF NOT EXISTS robustness (
+    run_id TEXT NOT NULL, corruption TEXT NOT NULL, severity INTEGER NOT NULL, modality TEXT NOT NULL,
+    seed INTEGER NOT NULL, auc REAL, scores BLOB NOT NULL, measured_at REAL,
+    PRIMARY KEY (run_id, corruption, severity, modality, seed)
+);
 CREATE TABLE IF NOT EXISTS costs (
     key TEXT PRIMARY KEY, model TEXT NOT NULL, res INTEGER NOT NULL, in_chans INTEGER NOT NULL,
     num_classes INTEGER NOT NULL, device TEXT NOT NULL, profile_json TEXT NOT NULL,
@@ -350,14 +355,17 @@ class Store:
 
     def fingerprint(self) -> str:
         """A short hash of everything a summary or report is computed from (runs and their
-        statuses and finish times, costs, exports, suites): equal fingerprints, equal results."""
+        statuses and finish times, costs, exports, suites, robustness rows): equal fingerprints,
+        equal results."""
         import hashlib
 
         h = hashlib.sha256()
         for query in ("SELECT run_id, status, finished_at, attempts FROM runs ORDER BY run_id",
                       "SELECT key, measured_at FROM costs ORDER BY key",
                       "SELECT export_id, created_at FROM exports ORDER BY export_id",
-                      "SELECT name, hash FROM suites ORDER BY name, hash"):
+                      "SELECT name, hash FROM suites ORDER BY name, hash",
+                      "SELECT run_id, corruption, severity, modality, seed, measured_at FROM robustness "
+                      "ORDER BY run_id, corruption, severity, modality, seed"):
             for row in self._db.execute(query):
                 h.update(repr(tuple(row)).encode())
         return h.hexdigest()[:16]
@@ -384,6 +392,30 @@ class Store:
             return None
         return {"scores": _from_npy(row["scores"]), "targets": _from_npy(row["targets"]),
                 "mask": _from_npy(row["mask"])}
+
+    # ------------------------------------------------------------------ robustness
+
+    def put_robustness(self, run_id: str, corruption: str, severity: int, modality: str, seed: int,
+                       auc: float | None, scores: np.ndarray) -> None:
+        """Record a run's test scores under one corruption × severity (see :mod:`.robustness`)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO robustness VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, corruption, int(severity), modality, int(seed), auc, _npy(scores), time.time()))
+
+    def robustness(self, run_ids: Iterable[str] | None = None) -> list[dict]:
+        """Robustness rows (``run_id``, ``corruption``, ``severity``, ``modality``, ``seed``,
+        ``auc``, ``scores``), of ``run_ids`` when given."""
+        rows = [dict(r) | {"scores": _from_npy(r["scores"])}
+                for r in self._db.execute("SELECT * FROM robustness ORDER BY rowid")]
+        if run_ids is not None:
+            keep = set(run_ids)
+            rows = [r for r in rows if r["run_id"] in keep]
+        return rows
+
+    def robustness_keys(self) -> set[tuple[str, str, int, str, int]]:
+        """(run_id, corruption, severity, modality, seed) of every stored robustness row."""
+        return {tuple(r) for r in self._db.execute(
+            "SELECT run_id, corruption, severity, modality, seed FROM robustness")}
 
     # ------------------------------------------------------------------ costs
 

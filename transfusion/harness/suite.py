@@ -30,6 +30,11 @@ probe = 256                 # images in the studies' probe set (fewer: faster st
 sensitivity = 0.9           # operating points: thresholds chosen on validation for this sensitivity
 specificity = 0.9           #   ... and for this specificity
 calibration_bins = 15       # equal-mass bins of the expected calibration error
+
+[robustness]                # optional: score each finished run's test split again, corrupted
+corruptions = ["gaussian_noise", "defocus_blur", "jpeg", "contrast"]   # default: all eight
+severities = [1, 3, 5]      # of 1..5 (MedMNIST-C's parameters); default: all five
+modality = "auto"           # fundus | xray | auto (from the dataset)
 ```
 
 Dataset strings may hold ``{data_root}`` (filled from ``--data-root`` or the
@@ -57,7 +62,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 GRID_AXES = ("dataset", "model", "init", "seed", "train_size")
-_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run"}
+_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run", "robustness"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _OPTION_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
@@ -78,6 +83,20 @@ class CostOptions:
     batch: int = 32
     device: str = "cpu"
     repeats: int = 20
+
+
+@dataclass(frozen=True)
+class RobustnessOptions:
+    """The ``[robustness]`` table: each finished run's test split is scored again under every
+    ``corruptions`` × ``severities`` (no retraining). ``modality`` picks MedMNIST-C's severity
+    table (``fundus``, ``xray``, or ``auto``: from the dataset); ``seed`` seeds the noise.
+    Absent table: ``enabled`` is False."""
+
+    enabled: bool = False
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    modality: str = "auto"
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,7 @@ class Suite:
     text: str
     origin: str
     run: RunOptions = field(default_factory=RunOptions)
+    robustness: RobustnessOptions = field(default_factory=RobustnessOptions)
     train_per_model: dict[str, TrainConfig] = field(default_factory=dict)
     pretrain_per_model: dict[str, TrainConfig] = field(default_factory=dict)
 
@@ -189,7 +209,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
         res=res, source_weights=weights, pretrain_data=pre_data, pretrain=pretrain, pretrain_seed=pre_seed,
         cost=p.cost(doc.get("cost", {})), report=p.report(doc.get("report", {})), text=text, origin=origin,
-        run=p.run(doc.get("run", {})),
+        run=p.run(doc.get("run", {})), robustness=p.robustness(doc.get("robustness")),
         train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
     )
 
@@ -346,6 +366,27 @@ class _Parser:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise self.fail(f"run.{key}", f"must be a whole number >= 1, got {v!r}")
         return RunOptions(**run_t)
+
+    def robustness(self, table: dict | None) -> RobustnessOptions:
+        from transfusion.data.corruptions import CORRUPTIONS, MODALITIES
+
+        if table is None:
+            return RobustnessOptions()
+        self.keys("robustness.", table, {"corruptions", "severities", "modality", "seed"})
+        names = table.get("corruptions", list(CORRUPTIONS))
+        if not isinstance(names, list) or not names or any(n not in CORRUPTIONS for n in names):
+            raise self.fail("robustness.corruptions", f"must be a non-empty list of {', '.join(CORRUPTIONS)}; "
+                                                      f"got {names!r}")
+        sev = table.get("severities", [1, 2, 3, 4, 5])
+        if not isinstance(sev, list) or not sev or any(isinstance(v, bool) or v not in (1, 2, 3, 4, 5) for v in sev):
+            raise self.fail("robustness.severities", f"must be a non-empty list of 1..5, got {sev!r}")
+        modality = table.get("modality", "auto")
+        if modality not in (*MODALITIES, "auto"):
+            raise self.fail("robustness.modality", f"must be one of {', '.join(MODALITIES)} or auto, got {modality!r}")
+        seed = table.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise self.fail("robustness.seed", f"must be a whole number >= 0, got {seed!r}")
+        return RobustnessOptions(True, tuple(dict.fromkeys(names)), tuple(sorted(set(sev))), modality, seed)
 
     def report(self, report_t: dict) -> ReportOptions:
         self.keys("report.", report_t, {f.name for f in fields(ReportOptions)})

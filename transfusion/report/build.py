@@ -22,6 +22,7 @@ from . import document as D
 from . import sections as S
 from .clinical import CALIBRATION_COLUMNS, OPERATING_COLUMNS, clinical_section
 from .data import PAIRED_COLUMNS, PARETO_COLUMNS, SEED_COLUMNS, ReportData, report_data
+from .robustness import CURVE_COLUMNS, ROBUST_COLUMNS, ROBUST_PAIRED_COLUMNS, robustness_section
 
 
 def environment() -> dict[str, Any]:
@@ -172,6 +173,11 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
 
     calibration_csv = write_csv(tabs / "calibration.csv", CALIBRATION_COLUMNS, data.clinical.calibration)
     operating_csv = write_csv(tabs / "operating_points.csv", OPERATING_COLUMNS, data.clinical.operating)
+    rob = data.robustness
+    robust_csvs = {} if not rob.cells else {
+        "cells_csv": write_csv(tabs / "robustness.csv", ROBUST_COLUMNS, rob.cells),
+        "curves_csv": write_csv(tabs / "robustness_curves.csv", CURVE_COLUMNS, rob.curves),
+        "paired_csv": write_csv(tabs / "robustness_paired.csv", ROBUST_PAIRED_COLUMNS, rob.paired)}
 
     doc.sections.append(S.glance(data))
     for data_key in data.datasets:
@@ -181,6 +187,11 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
                                              figs / f"{S.slug(data_key[0] + data_key[1])}-reliability.png",
                                              margin=data.margin, calibration_csv=calibration_csv,
                                              operating_csv=operating_csv))
+        robust = robust_csvs and robustness_section(
+            rob, data_key, title, figs / f"{S.slug(data_key[0] + data_key[1])}-robustness.png", margin=data.margin,
+            n_boot=data.n_boot, **robust_csvs)
+        if robust:
+            doc.sections.append(robust)
     doc.sections.append(A.sources_section(data, tabs))
     doc.sections.append(A.paper_section(data, tabs))
     doc.sections += A.studies_sections(study_out, study_err)

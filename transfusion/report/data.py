@@ -45,6 +45,7 @@ from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
 from .paper import paper_table
 from .pareto import cheapest_within, front_borderline, pareto_front, recommendation_alternatives
+from .robustness import RobustnessRows, robustness_rows
 
 #: a pretrained source whose own test AUC is below this is flagged as weak (near chance, 0.5)
 WEAK_SOURCE_AUC = 0.6
@@ -129,6 +130,7 @@ class ReportData:
     train_devices: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     clinical: ClinicalRows = field(default_factory=ClinicalRows)
+    robustness: RobustnessRows = field(default_factory=RobustnessRows)
 
 
 def _check_options(margin: float, delta: float, n_boot: int) -> None:
@@ -160,6 +162,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
         costs, exports = store.costs(), store.exports()
         preds = load_predictions(store, runs)
         val_preds = {rid: store.predictions(rid, "val") for rid in preds}
+        robust = store.robustness(preds)
     train = [r for r in runs if r["kind"] == "train"]
     done = [r for r in train if r["status"] == "done" and r["summary"]]
     sources = _source_rows(runs, train)
@@ -185,12 +188,13 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
     opts = suite.report
     clinical = clinical_rows(cells, preds, val_preds, sensitivity=opts.sensitivity, specificity=opts.specificity,
                              n_bins=opts.calibration_bins, n_boot=n_boot, level=level, seed=seed)
+    robustness = robustness_rows(cells, preds, robust, margin=margin, n_boot=n_boot, level=level, seed=seed)
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
                       _paper_rows(suite, summary), [_status_row(r) for r in runs if r["status"] == "failed"],
                       [_status_row(r) | {"error": ""} for r in runs if r["status"] in ("pending", "running")],
-                      costs, exports, per_label, paired_seeds, datasets, devices, sources, clinical)
+                      costs, exports, per_label, paired_seeds, datasets, devices, sources, clinical, robustness)
 
 
 def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:

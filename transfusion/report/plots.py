@@ -179,3 +179,44 @@ def reliability_plot(curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
     return path
+
+
+def severity_plot(series: dict[tuple[str, str], dict[str, list[tuple[int, float | None]]]],
+                  clean: dict[tuple[str, str], float], path: str | Path, *, title: str) -> Path:
+    """Test AUC against corruption severity: one panel per corruption, one line per (model,
+    regime) starting from its clean AUC at severity 0. ``series``: (model, regime) → corruption →
+    [(severity, AUC)]."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    corruptions = list(dict.fromkeys(c for per in series.values() for c in per))
+    cols = min(4, len(corruptions))
+    nrows = -(-len(corruptions) // cols)
+    fig = Figure(figsize=(2.7 * cols + 2.2, 2.4 * nrows + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, cols, sharex=True, sharey=True)).reshape(-1)
+    keys = list(series)
+    for ax, corr in zip(axes, corruptions):
+        for i, key in enumerate(keys):
+            pts = sorted((s, a) for s, a in series[key].get(corr, []) if a is not None)
+            if not pts:
+                continue
+            xs, ys = [0, *(s for s, _ in pts)], [clean.get(key), *(a for _, a in pts)]
+            ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], ms=3.5, lw=1.0, color=f"C{i % 10}")
+        ax.set_title(plot_text(corr), fontsize=8.5)
+        ax.grid(True, alpha=0.25)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(corruptions):]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel("test AUC", fontsize=8)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("severity (0 = clean)", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{i % 10}", marker=_MARKERS[i % len(_MARKERS)], label=plot_text(f"{m} · {r}"))
+               for i, (m, r) in enumerate(keys)]
+    fig.legend(handles=handles, fontsize=7.5, loc="outside right center", frameon=False)
+    fig.suptitle(plot_text(title), fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path

@@ -16,6 +16,7 @@ from .costs import COST_MEASURES
 from .data import ReportData
 from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
+from .robustness import most_robust
 
 VERDICTS = ("equivalent", "better", "worse", "inconclusive")
 
@@ -55,6 +56,7 @@ def glance(data: ReportData) -> D.Section:
     sec.blocks += _glance_verdicts(data)
     sec.blocks += _glance_recommendations(data)
     sec.blocks += _glance_calibration(data)
+    sec.blocks += _glance_robustness(data)
     if data.failed:
         sec.blocks.append(D.Para(f"{len(data.failed)} run(s) failed; see 'Failed runs'."))
     return sec
@@ -123,6 +125,22 @@ def _glance_calibration(data: ReportData) -> list:
     return [D.Para(f"the lowest expected calibration error among the rows within the margin ({data.margin * 100:g} "
                    "AUC points) of the best AUC; see each dataset's 'Calibration and operating points'.",
                    lead="Best calibrated:"), D.Bullets(items)]
+
+
+def _glance_robustness(data: ReportData) -> list:
+    """Per dataset with corruption scores, the most robust model · regime within the margin."""
+    items = []
+    for key in data.datasets:
+        best = most_robust([r for r in data.robustness.cells if (r["dataset"], r["train_size"]) == key], data.margin)
+        if best:
+            items.append(f"{short(key[0])} (train size {key[1]}): {best['model']} · {best['init']} — relative drop "
+                         f"{best['drop'] * 100:.1f}% under corruption (mCA {num(best['mca'])}, clean AUC "
+                         f"{num(best['clean_auc'])})")
+    if not items:
+        return []
+    return [D.Para(f"the smallest relative AUC drop under corruption among the rows within the margin "
+                   f"({data.margin * 100:g} AUC points) of the best clean AUC; see each dataset's 'Robustness'.",
+                   lead="Most robust:"), D.Bullets(items)]
 
 
 def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary_csv: Path, paired_csv: Path,
