@@ -105,7 +105,10 @@ def _measure_rows(task: TaskSpec, scores: np.ndarray, targets: np.ndarray, mask:
     if task.kind == "binary":
         p, y = scores.reshape(-1), targets.reshape(-1).astype(np.float64)
         return _binary_rows(p[index], y[index], n_bins)
-    out = np.empty((len(index), 3))  # multilabel: each resample's known rows differ per label
+    if mask is None or mask.all():  # multilabel, every label known: each label's column at once
+        return np.mean([_binary_rows(scores[:, j][index], targets[:, j].astype(np.float64)[index], n_bins)
+                        for j in range(scores.shape[1])], axis=0)
+    out = np.empty((len(index), 3))  # multilabel with unknown labels: each resample's known rows differ
     for r, rows in enumerate(index):
         sub = None if mask is None else mask[rows]
         per = [_binary_rows(p[None], y[None], n_bins)[0]
