@@ -6,6 +6,7 @@ import pytest
 
 from transfusion.models import (
     ModelConfig,
+    accepts_input,
     create_model,
     list_models,
     model_config,
@@ -19,7 +20,13 @@ from transfusion.models import (
 def test_declared_stage_count_and_min_input_match_the_built_model(name, build_model):
     config = model_config(name)
     assert len(stages(build_model(name))) == config.num_stages
-    assert probe_min_input_px(name) == config.min_input_px
+    # the declared side is the smallest one the model accepts (two shape propagations, not a search)
+    assert accepts_input(name, config.min_input_px)
+    assert config.min_input_px == 1 or not accepts_input(name, config.min_input_px - 1)
+
+
+def test_probe_finds_the_smallest_input():
+    assert probe_min_input_px("cbr_small") == 31 and probe_min_input_px("convnext_tiny") == 32
 
 
 def test_register_model_adds_a_model_and_refuses_a_taken_name():

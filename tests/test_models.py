@@ -28,7 +28,26 @@ def test_registry_lists_the_zoo():
     assert set(ALL) == {
         "cbr_large_t", "cbr_large_w", "cbr_small", "cbr_tiny",
         "resnet18", "resnet50", "slim_resnet50", "inception_v3", "densenet121",
+        "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf", "shufflenet_v2_x1_0",
+        "convnext_tiny",
     }
+
+
+# torchvision's published parameter counts (1000 classes, 3 channels)
+EFFICIENT = {"mobilenet_v3_small": 2_542_856, "mobilenet_v3_large": 5_483_032, "efficientnet_b0": 5_288_548,
+             "regnet_y_400mf": 4_344_144, "shufflenet_v2_x1_0": 2_278_604, "convnext_tiny": 28_589_128}
+
+
+@pytest.mark.parametrize("name", sorted(EFFICIENT))
+def test_efficient_models_exact_param_counts(name):
+    model = create_model(name, num_classes=1000)
+    assert n_params(model) == EFFICIENT[name]
+    # a 1-channel, 2-class model differs exactly by the first conv's input channels and the head
+    small = create_model(name, num_classes=2, in_chans=1)
+    conv = model.get_submodule(model_config(name).first_conv)
+    head = model.get_submodule(model_config(name).classifier)
+    fewer = conv.weight.numel() * 2 // 3 + (head.in_features + 1) * 998
+    assert n_params(small) == EFFICIENT[name] - fewer
 
 
 def test_resnet50_exact_param_count():
@@ -154,6 +173,16 @@ def test_expected_stage_names(build_model):
     assert [s.name for s in stages(build_model("inception_v3", num_classes=3))] == [
         "stem", "mixed5", "mixed6", "mixed7", "head",
     ]
+    five = ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
+    for name in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf"):
+        assert [s.name for s in stages(build_model(name, num_classes=3))] == five, name
+    for name in ("shufflenet_v2_x1_0", "convnext_tiny"):
+        assert [s.name for s in stages(build_model(name, num_classes=3))] == five[:4] + ["head"], name
+    # the features-based views group blocks by output resolution (torchvision's module indices)
+    view = {s.name: s.prefixes for s in stages(build_model("efficientnet_b0", num_classes=3))}
+    assert view["stem"] == ("features.0", "features.1") and view["stage4"] == ("features.6", "features.7", "features.8")
+    view = {s.name: s.prefixes for s in stages(build_model("mobilenet_v3_small", num_classes=3))}
+    assert view["stem"] == ("features.0",) and view["stage3"] == tuple(f"features.{i}" for i in range(4, 9))
 
 
 def test_unknown_model_lists_known_names():
@@ -179,3 +208,16 @@ def test_input_size_check_before_compute():
 def test_model_config_records_design_resolution():
     assert model_config("inception_v3").default_res_px == 299
     assert model_config("resnet50").default_res_px == 224
+
+
+@pytest.mark.parametrize("name", sorted(EFFICIENT))
+def test_efficient_models_rebuild_from_a_checkpoint(name, build_model):
+    from transfusion.transfer.checkpoint import model_from_checkpoint
+
+    model = build_model(name, num_classes=2, in_chans=1).eval()
+    ck = {"arch": name, "task": {"kind": "binary", "labels": ["a", "b"]}, "in_chans": 1,
+          "state_dict": model.state_dict()}
+    again = model_from_checkpoint(ck)
+    x = torch.randn(2, 1, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))

@@ -111,7 +111,12 @@ def test_params_total_and_trainable():
 # ---------------------------------------------------------------- ONNX
 
 
-@pytest.mark.parametrize(("name", "res"), [("cbr_tiny", 32), pytest.param("resnet50", 32, marks=pytest.mark.slow)])
+_EFFICIENT = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf", "shufflenet_v2_x1_0",
+              "convnext_tiny")
+
+
+@pytest.mark.parametrize(("name", "res"), [("cbr_tiny", 32), pytest.param("resnet50", 32, marks=pytest.mark.slow),
+                                           *(pytest.param(n, 32, marks=pytest.mark.slow) for n in _EFFICIENT)])
 def test_onnx_parity(name, res, tmp_path):
     model = create_model(name, num_classes=2).eval()
     path = export_onnx(model, torch.randn(1, 3, res, res), tmp_path / "model.onnx")
@@ -335,3 +340,37 @@ def test_gpu_check_script_skips_without_cuda(tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert payload["rows"] == [] and "no CUDA" in payload["skipped"]
     assert payload["env"]["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_stage_costs_sum_to_the_whole_and_match_each_stage_run_alone(name):
+    from transfusion.cost.counts import stage_costs
+    from transfusion.models import stages
+
+    model = create_model(name, num_classes=2).eval()
+    x = torch.randn(1, 3, 64, 64)
+    rows = stage_costs(model, x)
+    view = stages(model)
+    assert [r["stage"] for r in rows] == [s.name for s in view] + ["(outside stages)"]
+    assert sum(r["params"] for r in rows) == params(model)[0]
+    assert sum(r["macs"] for r in rows) == count_macs(model, x)[0]
+    # each body stage's MACs again: its modules run alone, in order, on the input the stage receives
+    inputs = {}
+    hooks = [model.get_submodule(s.prefixes[0]).register_forward_pre_hook(
+        lambda m, a, s=s: inputs.__setitem__(s.name, a[0])) for s in view[:-1]]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    for s, r in zip(view[:-1], rows):
+        assert count_macs(s.module, inputs[s.name])[0] == r["macs"], s.name
+
+
+def test_profile_stages_cli(tmp_path, capsys):
+    from transfusion.cli.main import main
+
+    assert main(["profile", "cbr_small", "--res", "64", "--stages", "--csv", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "cbr_small @ 64 px" in out and "block4" in out and "head" in out
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "model,res,stage,params,macs" and len(lines) == 1 + 6

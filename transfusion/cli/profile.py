@@ -63,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="intra-op threads for torch and ONNX Runtime (default: torch's default)")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
                    help=f"timed runs per latency after warm-up (default {DEFAULT_REPEATS})")
+    p.add_argument("--stages", action="store_true",
+                   help="instead of timing: parameters and MACs of each stage of the stage view (the units "
+                        "transfusion:K and freeze:K act on), from fvcore's per-module counts")
     p.add_argument("--json", default=None, metavar="PATH|-",
                    help="write the rows as JSON to PATH ('-' = stdout; the table then goes to stderr)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write the rows as CSV to PATH")
@@ -140,19 +143,48 @@ def render_table(rows: list[dict[str, Any]], *, title: str | None = None):
     return table
 
 
+def _stage_rows(names: list[str], args: argparse.Namespace, console: Any) -> list[dict[str, Any]]:
+    """Per-stage parameters and MACs of each model, one table per model; returns the rows."""
+    import torch
+    from rich.table import Table
+
+    from transfusion.cost.counts import stage_costs
+    from transfusion.models import create_model
+
+    rows = []
+    for name in names:
+        res = args.res if args.res is not None else model_config(name).default_res_px
+        model = create_model(name, num_classes=args.num_classes, in_chans=args.in_chans)
+        per = stage_costs(model, torch.zeros(1, args.in_chans, res, res))
+        total_p, total_m = sum(r["params"] for r in per), sum(r["macs"] for r in per)
+        table = Table(title=f"{name} @ {res} px: {total_p / 1e6:.2f} M parameters, {total_m / 1e9:.3f} GMACs per image")
+        for col in ("stage", "params M", "share", "GMACs", "share"):
+            table.add_column(col, justify="left" if col == "stage" else "right")
+        for r in per:
+            table.add_row(r["stage"], f"{r['params'] / 1e6:.3f}", f"{100 * r['params'] / max(total_p, 1):.1f}%",
+                          f"{r['macs'] / 1e9:.4f}", f"{100 * r['macs'] / max(total_m, 1):.1f}%")
+            rows.append({"model": name, "res": res, **r})
+        console.print(table)
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     """Profile the requested models; exit 0, or 1 if some row has an error."""
     names = resolve_models(args.models)
     _check_args(args, names)
     from rich.console import Console
 
-    from transfusion.cost.profile import profile_models, rows_to_frame
+    from transfusion.cost.profile import profile_models
 
     to_stdout = args.json != "-"
     out = sys.stdout if to_stdout else sys.stderr
     # not a terminal (a pipe, a log file): wide enough that the table's rows stay on one line
     console = Console(file=out, width=None if out.isatty() else 200)
     status = Console(file=sys.stderr)
+    if args.stages:
+        rows = _stage_rows(names, args, console)
+        _write(rows, args)
+        return 0
 
     def progress(row: dict[str, Any]) -> None:
         state = "failed" if row["error"] else "done"
@@ -172,16 +204,27 @@ def run(args: argparse.Namespace) -> int:
     )
     device = rows[0]["device"] if rows else args.device
     console.print(render_table(rows, title=f"cost profile — {device}, throughput at batch {args.batch}"))
+    _write(rows, args)
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The rows as JSON (``--json``) and CSV (``--csv``)."""
     if args.json is not None:
         text = json.dumps(rows, indent=2)
         if args.json == "-":
             sys.stdout.write(text + "\n")
         else:
-            path = Path(args.json)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text + "\n")
+            from transfusion.core.files import write_text
+
+            write_text(args.json, text + "\n")
     if args.csv is not None:
-        path = Path(args.csv)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows_to_frame(rows).to_csv(path, index=False)
-    return 1 if any(r["error"] for r in rows) else 0
+        if args.stages:
+            from transfusion.core.files import write_csv
+
+            write_csv(args.csv, ("model", "res", "stage", "params", "macs"), rows)
+        else:
+            from transfusion.cost.profile import rows_to_frame
+
+            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+            rows_to_frame(rows).to_csv(args.csv, index=False)

@@ -89,3 +89,28 @@ def params(model: nn.Module) -> tuple[int, int]:
         if p.requires_grad:
             trainable += p.numel()
     return total, trainable
+
+
+def stage_costs(model: nn.Module, input: Tensor) -> list[dict[str, int | str]]:
+    """Parameters and MACs of each stage of the model's stage view (one row per stage, in
+    forward order: ``stage``, ``params``, ``macs``), from fvcore's per-module counts for
+    ``input`` (pass N = 1 for per-image MACs). A last row ``(outside stages)`` holds the MACs of
+    functional ops that belong to no stage module (e.g. a pooling done in ``forward``), so the
+    rows sum to :func:`count_macs`'s total and to :func:`params`' count."""
+    from transfusion.models import stages
+
+    analysis_cls = _flop_count_analysis()
+    module = unwrap(model)
+    with _eval_mode(module), torch.no_grad():
+        analysis = analysis_cls(module, input)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        analysis.tracer_warnings("none")
+        per_module = analysis.by_module()
+        total = int(analysis.total())
+    rows: list[dict[str, int | str]] = []
+    for s in stages(module):
+        macs = sum(int(per_module.get(p, 0)) for p in s.prefixes)
+        rows.append({"stage": s.name, "params": sum(p.numel() for p in s.module.parameters()), "macs": macs})
+    rows.append({"stage": "(outside stages)", "params": 0, "macs": total - sum(int(r["macs"]) for r in rows)})
+    return rows

@@ -33,13 +33,16 @@ def export_onnx(model: nn.Module, example: Tensor, path: str | Path) -> Path:
 
     ``example`` is one input batch of shape (N, C, H, W); the batch dimension is exported as
     dynamic (named ``batch``), C, H and W as fixed. The graph's input is named ``input`` and
-    its output ``logits``. The model is exported in eval mode (its mode is restored after);
+    its output ``logits`` (a batch of 1 is exported as 2: torch.export specialises size-1
+    dimensions). The model is exported in eval mode (its mode is restored after);
     weights go to ``path`` + ``.data`` beside the graph. Returns ``path``.
     """
     path = Path(path)
     if example.dim() != 4:
         raise ValueError(f"example must have shape (N, C, H, W), got {tuple(example.shape)}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if example.shape[0] == 1:  # torch.export specialises size-1 dims; ConvNeXt's graph then fails to export
+        example = example.repeat(2, 1, 1, 1)
     was_training = model.training
     model.eval()
     try:

@@ -16,6 +16,7 @@ from transfusion.core.lazy import lazy_names
 from . import catalog as _catalog  # noqa: F401  (declares the built-in models)
 from ._registry import (
     ModelConfig,
+    accepts_input,
     check_input_size,
     create_model,
     list_models,
@@ -45,6 +46,7 @@ __all__ = [
     "list_models",
     "min_input_px",
     "model_config",
+    "accepts_input",
     "probe_min_input_px",
     "register_builder",
     "register_model",

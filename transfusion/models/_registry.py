@@ -125,12 +125,20 @@ def create_model(name: str, *, num_classes: int, in_chans: int = 3, **kwargs: An
     return model
 
 
-def _fits(name: str, res: int, in_chans: int) -> bool:
+def accepts_input(name: str, res: int, in_chans: int = 3) -> bool:
+    """Whether the built model runs on a ``res`` × ``res`` input (shape propagation on the meta
+    device: no memory, no arithmetic)."""
     import torch
 
+    _check_name(name)
+
+    try:
+        with torch.device("meta"):
+            model = _builder(name)(num_classes=2, in_chans=in_chans)
+    except NotImplementedError:  # a builder that computes with tensors (RegNet's widths): build, then move
+        model = _builder(name)(num_classes=2, in_chans=in_chans).to("meta")
+    model.eval()
     with torch.device("meta"):
-        model = _builder(name)(num_classes=2, in_chans=in_chans)
-        model.eval()
         try:
             model(torch.empty(1, in_chans, res, res))
         except RuntimeError:
@@ -144,11 +152,11 @@ def probe_min_input_px(name: str, in_chans: int = 3) -> int:
     meta device (no memory, no arithmetic): the check of a declared ``min_input_px``."""
     _check_name(name)
     lo, hi = 1, 1024
-    if not _fits(name, hi, in_chans):
+    if not accepts_input(name, hi, in_chans):
         raise ValueError(f"model {name!r} does not accept even {hi} px inputs")
     while lo < hi:
         mid = (lo + hi) // 2
-        if _fits(name, mid, in_chans):
+        if accepts_input(name, mid, in_chans):
             hi = mid
         else:
             lo = mid + 1

@@ -2,7 +2,9 @@
 
 Numbers declared here (``min_input_px``, ``num_stages``) are checked against the built models by
 the tests. Sources: the CBR family of Raghu et al. (2019) (:mod:`.cbr`), torchvision's ResNet18 /
-ResNet50 / Inception-v3 / DenseNet121 and the paper's slim ResNet50 (:mod:`.zoo`).
+ResNet50 / Inception-v3 / DenseNet121 and the paper's slim ResNet50 (:mod:`.zoo`), and today's
+efficient torchvision networks — MobileNetV3, EfficientNet-B0, RegNetY-400MF, ShuffleNetV2,
+ConvNeXt-Tiny (:mod:`.efficient`).
 """
 
 from __future__ import annotations
@@ -35,4 +37,22 @@ declare_models("transfusion.models.zoo", [
                 min_input_px=75, num_stages=5),
     ModelConfig("densenet121", family="densenet", imagenet_weights="DenseNet121_Weights.IMAGENET1K_V1",
                 first_conv="features.conv0", classifier="classifier", min_input_px=29, num_stages=6),
+])
+
+declare_models("transfusion.models.efficient", [
+    # stages: a stem, then one stage per halving of the resolution (see stage_view), then the head
+    ModelConfig("mobilenet_v3_small", family="mobilenet", imagenet_weights="MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+                first_conv="features.0.0", classifier="classifier.3", min_input_px=1, num_stages=6),
+    ModelConfig("mobilenet_v3_large", family="mobilenet", imagenet_weights="MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+                first_conv="features.0.0", classifier="classifier.3", min_input_px=1, num_stages=6),
+    ModelConfig("efficientnet_b0", family="efficientnet", imagenet_weights="EfficientNet_B0_Weights.IMAGENET1K_V1",
+                first_conv="features.0.0", classifier="classifier.1", min_input_px=1, num_stages=6),
+    ModelConfig("regnet_y_400mf", family="regnet", imagenet_weights="RegNet_Y_400MF_Weights.IMAGENET1K_V1",
+                first_conv="stem.0", classifier="fc", min_input_px=1, num_stages=6),
+    ModelConfig("shufflenet_v2_x1_0", family="shufflenet",
+                imagenet_weights="ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1", first_conv="conv1.0", classifier="fc",
+                min_input_px=1, num_stages=5),
+    # a 4/4 patchify stem and three unpadded 2/2 downsampling convs: 32 px at least
+    ModelConfig("convnext_tiny", family="convnext", imagenet_weights="ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
+                first_conv="features.0.0", classifier="classifier.2", min_input_px=32, num_stages=5),
 ])

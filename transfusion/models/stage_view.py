@@ -14,6 +14,14 @@ Groupings:
   per-block analysis of Inception does.
 - DenseNet121: ``stem`` (conv0, norm0, relu0, pool0), ``block1`` … ``block3`` (dense block +
   transition), ``block4`` (dense block 4 + norm5), ``head`` (classifier).
+- MobileNetV3, EfficientNet, ConvNeXt (a ``features`` sequence): the blocks grouped by the
+  resolution they output — ``stem`` (every block up to stride 2, or the patchify stem), then
+  ``stage1`` … one per halving of the resolution (the last holding the final 1×1 conv where there
+  is one), ``head`` (avgpool + classifier). MobileNetV3-Small: stem, 4 stages, head;
+  MobileNetV3-Large and EfficientNet-B0 the same; ConvNeXt-Tiny: stem, 3 stages, head.
+- RegNet: ``stem``, ``stage1`` … ``stage4`` (trunk blocks 1–4), ``head`` (avgpool + fc).
+- ShuffleNetV2: ``stem`` (conv1, maxpool), ``stage1`` … ``stage3`` (stage2–4, the last with
+  conv5), ``head`` (fc; the global pooling is functional).
 """
 
 from __future__ import annotations
@@ -91,6 +99,61 @@ def _densenet_stages(m: tvm.DenseNet) -> list[Stage]:
     return out
 
 
+def _stride(module: nn.Module) -> int:
+    """How much ``module`` divides the resolution: the product of its convolutions' strides (the
+    blocks of these families have one strided path and no strided shortcut)."""
+    total = 1
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            total *= int(m.stride[0])
+    return total
+
+
+def _out_channels(module: nn.Module) -> int:
+    """Channels a block outputs: those of its last convolution (its projection)."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return int(convs[-1].out_channels)
+
+
+def _feature_stages(m: nn.Module) -> list[Stage]:
+    """``features`` blocks grouped by output resolution (see the module docstring)."""
+    groups: list[tuple[int, list[int]]] = []  # (stride so far, block indices)
+    total = 1
+    for i, block in enumerate(m.features):
+        total *= _stride(block)
+        if groups and groups[-1][0] == total:
+            groups[-1][1].append(i)
+        else:
+            groups.append((total, [i]))
+    while len(groups) > 1 and groups[1][0] <= 2:  # stride-1 blocks right after a stride-2 stem join it
+        groups[0:2] = [(groups[1][0], groups[0][1] + groups[1][1])]
+    out = []
+    for j, (_, idx) in enumerate(groups):
+        out.append(_stage(m, "stem" if j == 0 else f"stage{j}", [f"features.{i}" for i in idx],
+                          _out_channels(m.features[idx[-1]])))
+    out.append(_stage(m, "head", ["avgpool", "classifier"], m.classifier[-1].out_features))
+    return out
+
+
+def _regnet_stages(m: tvm.RegNet) -> list[Stage]:
+    out = [_stage(m, "stem", ["stem"], _out_channels(m.stem))]
+    for i, (name, block) in enumerate(m.trunk_output.named_children(), start=1):
+        out.append(_stage(m, f"stage{i}", [f"trunk_output.{name}"], _out_channels(block)))
+    out.append(_stage(m, "head", ["avgpool", "fc"], m.fc.out_features))
+    return out
+
+
+def _shufflenet_stages(m: tvm.ShuffleNetV2) -> list[Stage]:
+    widths = m._stage_out_channels  # a block concatenates two branches: its convs see half of it
+    return [
+        _stage(m, "stem", ["conv1", "maxpool"], widths[0]),
+        _stage(m, "stage1", ["stage2"], widths[1]),
+        _stage(m, "stage2", ["stage3"], widths[2]),
+        _stage(m, "stage3", ["stage4", "conv5"], widths[4]),
+        _stage(m, "head", ["fc"], m.fc.out_features),
+    ]
+
+
 def _cbr_stages(m: CBR) -> list[Stage]:
     out = [_stage(m, f"block{i + 1}", [f"block{i + 1}"], w) for i, w in enumerate(m.widths)]
     out.append(_stage(m, "head", ["pool", "fc"], m.fc.out_features))
@@ -110,6 +173,12 @@ def stages(model: nn.Module) -> list[Stage]:
         return _inception_stages(model)
     if isinstance(model, tvm.DenseNet):
         return _densenet_stages(model)
+    if isinstance(model, tvm.MobileNetV3 | tvm.EfficientNet | tvm.ConvNeXt):
+        return _feature_stages(model)
+    if isinstance(model, tvm.RegNet):
+        return _regnet_stages(model)
+    if isinstance(model, tvm.ShuffleNetV2):
+        return _shufflenet_stages(model)
     raise TypeError(f"no stage view for {type(model).__name__}; build models with transfusion.models.create_model")
 
 

@@ -9,7 +9,7 @@ from torch import nn
 from ._registry import register_builder
 
 
-def _replace_first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
+def replace_first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
     """A conv like ``conv`` taking ``in_chans`` channels, freshly initialised (Kaiming fan_out)."""
     if in_chans == conv.in_channels:
         return conv
@@ -29,7 +29,7 @@ def _replace_first_conv(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
 
 def _resnet(builder, num_classes: int, in_chans: int, **kwargs) -> tvm.ResNet:
     model = builder(weights=None, num_classes=num_classes, **kwargs)
-    model.conv1 = _replace_first_conv(model.conv1, in_chans)
+    model.conv1 = replace_first_conv(model.conv1, in_chans)
     return model
 
 
@@ -78,7 +78,7 @@ def inception_v3(*, num_classes: int, in_chans: int = 3, aux_logits: bool = Fals
     model = tvm.inception_v3(
         weights=None, num_classes=num_classes, aux_logits=aux_logits, init_weights=True, **kwargs
     )
-    model.Conv2d_1a_3x3.conv = _replace_first_conv(model.Conv2d_1a_3x3.conv, in_chans)
+    model.Conv2d_1a_3x3.conv = replace_first_conv(model.Conv2d_1a_3x3.conv, in_chans)
     return model
 
 
@@ -86,5 +86,5 @@ def inception_v3(*, num_classes: int, in_chans: int = 3, aux_logits: bool = Fals
 def densenet121(*, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """torchvision DenseNet121, the usual chest X-ray backbone (CheXNet)."""
     model = tvm.densenet121(weights=None, num_classes=num_classes, **kwargs)
-    model.features.conv0 = _replace_first_conv(model.features.conv0, in_chans)
+    model.features.conv0 = replace_first_conv(model.features.conv0, in_chans)
     return model
