@@ -32,6 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rel-tol", type=float, default=REL_TOL,
                    help=f"max relative output error, against the largest |logit| (default {REL_TOL:g})")
     p.add_argument("--auc-tol", type=float, default=AUC_TOL, help=f"max |AUC difference| (default {AUC_TOL:g})")
+    p.add_argument("--quantize", action="append", choices=("static", "dynamic"), default=[], metavar="static|dynamic",
+                   help="add an int8 variant: static (QDQ, per-channel weights, activations calibrated on --calib "
+                        "training images) or dynamic; repeat for both")
+    p.add_argument("--fp16", action="store_true", help="add a half-precision variant (for GPU deployment)")
+    p.add_argument("--calib", type=int, default=256, metavar="N",
+                   help="training images that calibrate static int8 (default 256)")
+    p.add_argument("--margin", type=float, metavar="AUC",
+                   help="non-inferiority margin of a variant against fp32, AUC units (default: the suite's "
+                        "[report] margin, else 0.005)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a variant fails its non-inferiority check")
     p.set_defaults(func=run)
 
 
@@ -40,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         r = export_run(args.target, args.out, store_path=args.store, batch=args.batch, threads=args.threads,
-                       repeats=args.repeats, rel_tol=args.rel_tol, auc_tol=args.auc_tol, max_images=args.max_images)
+                       repeats=args.repeats, rel_tol=args.rel_tol, auc_tol=args.auc_tol, max_images=args.max_images,
+                       variants=(*args.quantize, *(["fp16"] if args.fp16 else [])), calib=args.calib,
+                       margin=args.margin)
     except ParityError as exc:
         print(f"transfusion export: {exc} (figures in {exc.result.card_md})", file=sys.stderr)
         return 1
@@ -51,5 +63,18 @@ def run(args: argparse.Namespace) -> int:
           f"max rel err {p['max_rel_err']:.3g}; AUC torch {p['auc_torch']} vs ONNX {p['auc_onnx']}")
     print(f"  ONNX Runtime {lat['ort_ms_batch1']:.3f} ms at batch 1, {lat['ort_ms_batchN']:.3f} ms at batch "
           f"{lat['batch']}; PyTorch {lat['torch_ms_batch1']:.3f} ms at batch 1")
+    failed = []
+    for v in r.card["variants"]:
+        ok = "passed" if v["passed"] else "FAILED"
+        print(f"  {v['variant']:8s} {v['bytes'] / 1e6:6.2f} MB  {v['ms_batch1']:.3f} ms at batch 1 (p95 "
+              f"{v['p95_ms_batch1']:.3f}), {v['img_s_batchN']:.0f} img/s at batch {v['batch']}; AUC {v['test_auc']:.4f}, "
+              f"{v['auc_diff']:+.4f} vs fp32 [{v['auc_diff_low']:+.4f}, {v['auc_diff_high']:+.4f}]: non-inferiority "
+              f"at margin {v['margin']:g} {ok}")
+        if not v["passed"]:
+            failed.append(v["variant"])
     print(f"  model card: {r.card_md}" + (f"; recorded in {r.store_path}" if r.store_path else ""))
+    if failed and args.strict:
+        print(f"transfusion export: variant(s) {', '.join(failed)} lose more than the margin against fp32",
+              file=sys.stderr)
+        return 1
     return 0

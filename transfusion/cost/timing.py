@@ -136,3 +136,17 @@ def summarize_ms(times_ms: np.ndarray | list[float]) -> Timing:
         raise ValueError("no times to summarise")
     p25, p50, p75 = np.percentile(arr, [25, 50, 75])
     return Timing(median_ms=float(p50), iqr_ms=float(p75 - p25), runs=int(arr.size))
+
+
+def call_times_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 2) -> np.ndarray:
+    """Wall time of each of ``repeats`` calls of ``fn()`` (ms), after ``warmup`` untimed calls:
+    for a median and a tail (p95) of the same calls."""
+    _check_counts(repeats, warmup)
+    for _ in range(max(int(warmup), 1)):
+        fn()
+    out = np.empty(int(repeats))
+    for i in range(int(repeats)):
+        start = time.perf_counter()
+        fn()
+        out[i] = (time.perf_counter() - start) * 1e3
+    return out

@@ -56,6 +56,29 @@ def _clinical_lines(c: dict[str, Any] | None, scores: str) -> list[str]:
     return [*lines, ""]
 
 
+def _variant_lines(variants: list[dict[str, Any]]) -> list[str]:
+    """The deployment variants' table: size, latency, throughput, AUC and the non-inferiority check."""
+    if not variants:
+        return []
+    margin = variants[0]["margin"]
+    lines = ["## Deployment variants (ONNX Runtime, against the fp32 export on the same test images)",
+             "", "| variant | file | MB | provider | batch-1 ms (median / p95) | img/s at batch N | test AUC | "
+             "AUC − fp32 [95% paired interval] | non-inferior |", "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    for v in variants:
+        lines.append(f"| {v['variant']} | `{v['file']}` | {v['bytes'] / 1e6:.2f} | {v['provider']} | "
+                     f"{v['ms_batch1']:.3f} / {v['p95_ms_batch1']:.3f} | {v['img_s_batchN']:.0f} (N = {v['batch']}) | "
+                     f"{num(v['test_auc'], '.4f')} | {num(v['auc_diff'], '+.4f')} "
+                     f"[{num(v['auc_diff_low'], '+.4f')}, {num(v['auc_diff_high'], '+.4f')}] | "
+                     f"{'**passed**' if v['passed'] else '**FAILED**'} |")
+    lines += ["", f"Non-inferior: the interval's lower end above −{margin:g} AUC (the suite's margin). int8 static: "
+              "QDQ, per-channel int8 weights, uint8 activations calibrated on training images"
+              + (f" ({variants[[v['variant'] for v in variants].index('static')]['calibration_images']})"
+                 if any(v["variant"] == "static" for v in variants) else "")
+              + "; int8 dynamic: activations quantised at run time; fp16: half-precision weights and compute "
+                "(for GPUs; the CPU provider may run it slower than fp32).", ""]
+    return lines
+
+
 def model_card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown (same content as the JSON card)."""
     s, t, i, m, p, lat, c = (card[k] for k in ("source", "task", "input", "metrics", "parity", "latency", "cost"))
@@ -87,6 +110,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- recomputed now: PyTorch fp32 AUC {num(m['test_auc_torch_fp32'])}, ONNX Runtime AUC {num(m['test_auc_onnx'])}",
         "",
         *_clinical_lines(card.get("clinical"), t["scores"]),
+        *_variant_lines(card.get("variants") or []),
         "## Parity (ONNX Runtime vs PyTorch, same images)",
         f"- **{'passed' if p['passed'] else 'FAILED'}**" + (f": {'; '.join(p['failures'])}" if p["failures"] else ""),
         f"- max abs error {p['max_abs_err']:.3g}; max relative error {p['max_rel_err']:.3g} (tolerance {p['rel_tol']:g}, "

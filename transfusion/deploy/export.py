@@ -169,6 +169,9 @@ def export_run(
     eval_batch: int = 64,
     strict: bool = True,
     ort_runner: Callable[[Any, torch.Tensor], np.ndarray] | None = None,
+    variants: tuple[str, ...] = (),
+    calib: int = 256,
+    margin: float | None = None,
 ) -> ExportResult:
     """Export, check, compare, time and describe one trained model (see the module docstring).
 
@@ -176,7 +179,10 @@ def export_run(
     (default: torch's current count); ``max_images``: compare on the first N test images only;
     ``strict``: raise :class:`ParityError` when parity fails (the card and the store record are
     written first). ``ort_runner`` replaces :func:`~transfusion.cost.onnx.ort_run`
-    (tests use it to break parity on purpose).
+    (tests use it to break parity on purpose). ``variants``: deployment variants to add
+    (:data:`~transfusion.deploy.quantize.VARIANTS`: int8 ``static`` calibrated on ``calib``
+    training images, int8 ``dynamic``, ``fp16``), each checked for non-inferiority against the
+    fp32 export at ``margin`` (AUC units; default the store's suite margin, else 0.005).
     """
     if int(batch) < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
@@ -198,8 +204,11 @@ def export_run(
         parity = check_parity(m, session, run_ort, eval_batch, rel_tol, auc_tol)
         latency = _latency(m, session, run_ort, batch, repeats, threads)
         macs, _ = count_macs(m.model, m.inputs(np.arange(1)))
+        checked = _variants(m, tgt, onnx_path, session, variants, calib=calib, margin=margin, batch=batch,
+                            repeats=repeats, threads=threads, eval_batch=eval_batch) if variants else []
     summary = (tgt.run or {}).get("summary") or _summary_beside(tgt.checkpoint)
     card = _card(m, tgt, onnx_path, parity, latency, macs, summary)
+    card["variants"] = checked
     card_json, card_md = write_json(out / "model_card.json", card), write_text(out / "model_card.md",
                                                                                 model_card_markdown(card))
     result = ExportResult(out, onnx_path, card_md, card_json, card, parity["passed"], parity["failures"],
@@ -211,6 +220,60 @@ def export_run(
     if strict and not result.passed:
         raise ParityError("ONNX parity failed: " + "; ".join(result.failures), result)
     return result
+
+
+def _ort_scores(session: Any, m: ExportModel, eval_batch: int = 64) -> np.ndarray:
+    """Scores of every test image from an ONNX Runtime session (the task's link on its logits)."""
+    from transfusion.stats import scores_from_logits
+
+    logits = [ort_run(session, m.inputs(slice(i, i + eval_batch))) for i in range(0, len(m), eval_batch)]
+    return scores_from_logits(m.task, np.concatenate(logits).astype(np.float64))
+
+
+def _suite_margin(tgt: Target) -> float:
+    """The [report] margin of the run's suite in its store, else the default (AUC units)."""
+    import tomllib
+
+    from transfusion.harness.suite import ReportOptions
+
+    margin = ReportOptions().margin
+    if tgt.store_path is not None:
+        with Store(tgt.store_path) as s:
+            suites = s.suites()
+        name = (tgt.run or {}).get("suite")
+        mine = [x for x in suites if x["name"] == name] or suites
+        if mine:
+            margin = float(tomllib.loads(mine[-1]["toml"]).get("report", {}).get("margin", margin))
+    return margin
+
+
+def _variants(m: ExportModel, tgt: Target, fp32: Path, session: Any, kinds: tuple[str, ...], *, calib: int,
+              margin: float | None, batch: int, repeats: int, threads: int, eval_batch: int) -> list[dict]:
+    """Make and check each deployment variant (see :mod:`.quantize`)."""
+    from .quantize import VARIANTS, evaluate_variant, make_variant
+
+    bad = [k for k in kinds if k not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
+    margin = _suite_margin(tgt) if margin is None else float(margin)
+    images = None
+    if "static" in kinds:
+        if int(calib) < 1:
+            raise ValueError(f"--calib must be >= 1 training image, got {calib}")
+        train = load_dataset(m.ck["spec"]["data"])["train"]
+        pick = np.sort(np.random.default_rng(0).choice(len(train), min(int(calib), len(train)), replace=False))
+        images = normalize(torch.from_numpy(np.array(train.images[pick])), tuple(m.ck["mean"]),
+                           tuple(m.ck["std"])).numpy()
+    fp32_scores = _ort_scores(session, m, eval_batch)
+    out = []
+    for kind in dict.fromkeys(kinds):
+        path = make_variant(kind, fp32, fp32.parent, images)
+        row = evaluate_variant(kind, path, m, fp32_scores, margin=margin, batch=batch, repeats=repeats,
+                               threads=threads, scores_of=lambda sess, mm: _ort_scores(sess, mm, eval_batch))
+        if kind == "static":
+            row["calibration_images"] = len(images)
+        out.append(row)
+    return out
 
 
 def _summary_beside(ck: Path) -> RunSummary | None:
