@@ -159,8 +159,8 @@ def test_kill_mid_grid_then_rerun_does_every_run_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_releases_the_run_and_says_how_to_resume(tmp_path, workers):
+@pytest.mark.parametrize("workers,to", [("1", "group"), ("2", "group")])
+def test_ctrl_c_releases_the_run_and_says_how_to_resume(tmp_path, workers, to):
     suite = _suite(tmp_path, sizes='"all", 0.5')  # 1 pretraining + 4 training runs
     out = tmp_path / "out"
     proc = subprocess.Popen(_bench_cmd(suite, out, "--workers", workers), stdout=subprocess.DEVNULL,
@@ -176,7 +176,10 @@ def test_ctrl_c_releases_the_run_and_says_how_to_resume(tmp_path, workers):
             time.sleep(0.1)
         else:
             pytest.fail("bench made no progress")
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        if to == "group":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        else:
+            os.kill(proc.pid, signal.SIGINT)  # `kill -INT <bench pid>`: the bench forwards it to its workers
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -284,7 +287,7 @@ def test_dry_run_lists_grid(tmp_path, capsys):
 
 
 def test_shipped_suites_validate():
-    assert set(shipped_suites()) >= {"quick", "robustness", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
+    assert set(shipped_suites()) >= {"quick", "robustness", "lightweight", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
     quick = load_suite("quick")
     grid = expand(quick)
     # 3 seeds: CBR-Small x 4 regimes on both tasks, ResNet18 x 3 regimes on the fundus task only
@@ -294,6 +297,8 @@ def test_shipped_suites_validate():
     assert {s.init for s in r18} == {"random", "transfer", "meanvar"}
     assert all(s.train.epochs == 2 and s.train.select == "last" and not s.train.amp for s in grid.runs)
     assert (quick.run.workers, quick.run.threads) == (2, 1) and quick.report.margin == 0.05
+    light = load_suite("lightweight")
+    assert len(expand(light).runs) == 18 and "mobilenet_v3_small" in light.grid["model"]
     robust = load_suite("robustness")
     assert robust.robustness.enabled and len(robust.robustness.corruptions) == 8
     assert robust.robustness.severities == (1, 3, 5) and len(expand(robust).runs) == 12

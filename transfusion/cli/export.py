@@ -18,7 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "model.onnx + model.onnx.data), validate it with onnx.checker, run ONNX Runtime and "
             "PyTorch on the run's real test images and compare their outputs and AUCs, time ONNX "
             "Runtime at batch 1 and batch N, and write model_card.md / model_card.json. A parity "
-            "failure exits with status 1. The export is recorded in the store, and the report lists it."
+            "failure exits with status 1. With --quantize / --fp16, int8 and fp16 variants are made and "
+            "each is timed and checked for non-inferiority against fp32 on the same test images. The "
+            "export is recorded in the store, and the report lists it."
         ),
     )
     p.add_argument("target", metavar="RUN_OR_CHECKPOINT",

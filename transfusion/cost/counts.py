@@ -57,6 +57,13 @@ def count_macs(model: nn.Module, input: Tensor) -> tuple[int, dict[str, int]]:
     ``(macs, unsupported_ops)``, the latter mapping each op fvcore could not count (e.g.
     ``"aten::max_pool2d"``) to its number of occurrences — those ops contribute 0.
     """
+    macs, _, unsupported = _fvcore_counts(model, input)
+    return macs, unsupported
+
+
+def _fvcore_counts(model: nn.Module, input: Tensor) -> tuple[int, dict[str, int], dict[str, int]]:
+    """fvcore's (total MACs, MACs per module name, uncounted ops) of ``model(input)``, traced in
+    eval mode without gradients, its warnings off."""
     analysis_cls = _flop_count_analysis()
     module = unwrap(model)
     with _eval_mode(module), torch.no_grad():
@@ -64,9 +71,10 @@ def count_macs(model: nn.Module, input: Tensor) -> tuple[int, dict[str, int]]:
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
         analysis.tracer_warnings("none")
-        macs = int(analysis.total())
+        total = int(analysis.total())
+        per_module = {k: int(v) for k, v in analysis.by_module().items()}
         unsupported = {str(op): int(n) for op, n in sorted(analysis.unsupported_ops().items())}
-    return macs, unsupported
+    return total, per_module, unsupported
 
 
 def count_flops_torch(model: nn.Module, input: Tensor) -> int:
@@ -99,18 +107,11 @@ def stage_costs(model: nn.Module, input: Tensor) -> list[dict[str, int | str]]:
     rows sum to :func:`count_macs`'s total and to :func:`params`' count."""
     from transfusion.models import stages
 
-    analysis_cls = _flop_count_analysis()
+    total, per_module, _ = _fvcore_counts(model, input)
     module = unwrap(model)
-    with _eval_mode(module), torch.no_grad():
-        analysis = analysis_cls(module, input)
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        analysis.tracer_warnings("none")
-        per_module = analysis.by_module()
-        total = int(analysis.total())
     rows: list[dict[str, int | str]] = []
     for s in stages(module):
-        macs = sum(int(per_module.get(p, 0)) for p in s.prefixes)
+        macs = sum(per_module.get(p, 0) for p in s.prefixes)
         rows.append({"stage": s.name, "params": sum(p.numel() for p in s.module.parameters()), "macs": macs})
     rows.append({"stage": "(outside stages)", "params": 0, "macs": total - sum(int(r["macs"]) for r in rows)})
     return rows
