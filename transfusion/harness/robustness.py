@@ -6,6 +6,7 @@ resumes where it stopped)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -61,7 +62,7 @@ def evaluate_robustness(store: Store, options: RobustnessOptions, run_ids: Itera
                     if len(corrupted) > 64:  # bound the memory: datasets come in run order
                         corrupted.clear()
                     corrupted[key] = corrupt(images, name, severity, modality=modality, seed=options.seed)
-                split = _Split(corrupted[key], test)
+                split = dataclasses.replace(test, images=corrupted[key])
                 with torch.inference_mode():
                     scores = predict(model, split, task, tuple(ck["mean"]), tuple(ck["std"]), runtime=Runtime())
                 auc = evaluate(task, scores, test.targets, test.mask)["auc"]
@@ -71,13 +72,3 @@ def evaluate_robustness(store: Store, options: RobustnessOptions, run_ids: Itera
                     on_row({"run_id": row["run_id"], "model": row["model"], "init": row["init"],
                             "corruption": name, "severity": severity, "modality": modality, "auc": auc})
     return n
-
-
-class _Split:
-    """A test split with its images replaced (what :func:`predict` reads)."""
-
-    def __init__(self, images: np.ndarray, like: object) -> None:
-        self.images, self.targets, self.mask = images, like.targets, like.mask  # type: ignore[attr-defined]
-
-    def __len__(self) -> int:
-        return len(self.images)

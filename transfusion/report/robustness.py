@@ -24,11 +24,11 @@ import numpy as np
 from transfusion import stats
 from transfusion.core.text import interval, num, points
 from transfusion.data.base import TaskSpec
+from transfusion.harness.summary import BASELINE
 from transfusion.stats.seeds import MIN_SEEDS, seed_estimate
 
 from . import document as D
 
-BASELINE = "random"
 CURVE_COLUMNS = ("dataset", "train_size", "model", "init", "corruption", "severity", "modality", "n_seeds",
                  "auc_mean", "auc_sd")
 ROBUST_COLUMNS = ("dataset", "train_size", "model", "init", "n_seeds", "modality", "n_conditions", "clean_auc",
