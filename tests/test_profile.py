@@ -16,6 +16,7 @@ from torch import nn
 from transfusion.cli import main as cli
 from transfusion.cli.profile import resolve_models
 from transfusion.cost.counts import count_flops_torch, count_macs, params
+from transfusion.cost.load import OtherLoad, other_load, threads_for_load
 from transfusion.cost.onnx import (
     check_onnx,
     export_onnx,
@@ -25,11 +26,13 @@ from transfusion.cost.onnx import (
 )
 from transfusion.cost.profile import (
     ROW_KEYS,
+    _Stages,
+    judge,
     profile_model,
     profile_models,
     rows_to_frame,
 )
-from transfusion.cost.timing import summarize_ms, time_cpu, time_cuda
+from transfusion.cost.timing import Timing, summarize_ms, time_cpu, time_cuda
 from transfusion.models import CBR, create_model, list_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,8 +265,79 @@ def test_time_cpu_median_and_spread():
     assert t.img_s(8) == pytest.approx(8 / (t.median_ms / 1e3))
     s = summarize_ms([1.0, 2.0, 3.0, 4.0, 100.0])
     assert (s.median_ms, s.iqr_ms, s.runs) == (3.0, 2.0, 5)
+    assert s.p95_ms == pytest.approx(80.8) and s.tail_ratio == pytest.approx(80.8 / 3)  # numpy's linear p95
+    assert t.p95_ms >= t.median_ms
     with pytest.raises(ValueError):
         time_cpu(lambda: None, repeats=0)
+
+
+def test_time_cpu_budget_caps_slow_calls():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.06)
+
+    t = time_cpu(slow, repeats=50, warmup=1, budget_s=0.2)
+    # one warm-up, then as many 60-ms calls as fit in 0.2 s (3), timed one by one: not 50
+    assert len(calls) == 4 and t.runs == 3 and t.block == 1
+    assert 55 < t.median_ms < 600 and t.p95_ms >= t.median_ms
+    calls.clear()
+    assert time_cpu(slow, repeats=50, warmup=1, budget_s=0.01).runs == 1 and len(calls) == 2  # at least one
+
+
+def test_other_load_counts_other_processes_not_this_one():
+    import subprocess
+    import sys
+
+    with OtherLoad() as mine:  # this process busy: not "other" load
+        end = time.perf_counter() + 0.4
+        while time.perf_counter() < end:
+            pass
+    if mine.cores is None:
+        pytest.skip("no /proc/stat: the load cannot be measured on this platform")
+    assert mine.cores < 0.5 and mine.seconds >= 0.4
+    burner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)  # the interpreter has started and spins
+        busy = other_load(0.6)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert busy is not None and busy > 0.6  # one spinning process: about one core
+
+
+def test_threads_for_load():
+    assert threads_for_load(2, 0.0, 2) == 2
+    assert threads_for_load(2, 1.0, 2) == 1  # one core taken by another process: one thread
+    assert threads_for_load(2, 0.4, 2) == 2  # rounds to the nearest whole core
+    assert threads_for_load(4, 3.9, 2) == 1  # never below one
+    assert threads_for_load(3, None, 2) == 3  # unknown load: as asked
+
+
+def test_judge_and_remeasure():
+    steady, unsteady = Timing(10.0, 0.5, 10, p95_ms=11.0), Timing(10.0, 0.5, 10, p95_ms=30.0)
+    assert judge(steady, 0.1) is None and judge(steady, None) is None
+    assert judge(steady, 1.0) == "1.0 cores busy with other work"
+    assert judge(unsteady, 0.0) == "unsteady, p95 3.0× the median"
+
+    stages = _Stages()
+    results = iter([unsteady, steady])
+    assert stages.timed("torch_ms", lambda: next(results)) is steady  # measured again, the doubt gone
+    assert stages.flags == []
+    assert stages.timed("onnx_ms", lambda: unsteady) is unsteady
+    assert stages.flags == ["onnx_ms: unsteady, p95 3.0× the median (measured twice)"]
+
+
+def test_profile_row_records_threads_load_tail_and_stage_seconds():
+    row = profile_model("tiny", res=24, batch=2, in_chans=2, repeats=3, model=tiny_cbr())
+    assert row["threads"] >= 1 and row["torch_p95_ms"] >= row["torch_ms"] and row["onnx_p95_ms"] >= row["onnx_ms"]
+    assert row["load"] is None or row["load"] >= 0
+    assert list(row["stage_seconds"]) == ["macs (fvcore)", "flops_torch", "onnx", "torch_ms", "torch_img_s"]
+    assert all(v >= 0 for v in row["stage_seconds"].values())
+    assert row["latency_flag"] is None or "(measured twice)" in row["latency_flag"]
+    assert profile_model("tiny", res=24, batch=2, in_chans=2, repeats=1, threads=1, onnx=False,
+                         model=tiny_cbr())["threads"] == 1  # asked for: kept
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="CUDA present")

@@ -174,6 +174,8 @@ def test_pareto_front_and_recommendation_on_a_hand_made_case(tmp_path):
             for m, (_, noise) in models.items()]
     costs = [{"model": m, "params": int(macs / 100), "macs": macs, "torch_ms": macs / 1e8} for m, (macs, _) in
              models.items()]
+    why = "torch_ms: 1.0 cores busy with other work (measured twice)"
+    costs[0].update(latency_flag=why, load=1.0, threads=1, torch_p95_ms=25.0)  # cbr_tiny timed under load
     store = hand_store(tmp_path / "s.sqlite", runs, costs=costs)
     data = report_data(store, n_boot=50)
     auc = {r["model"]: r["auc_mean"] for r in data.summary}
@@ -192,6 +194,10 @@ def test_pareto_front_and_recommendation_on_a_hand_made_case(tmp_path):
     assert "| cbr_small · random (2 GMACs) |" in md  # the glance: cheapest within δ by MACs
     assert "Pareto front: cbr_tiny · random; cbr_small · random." in md
     assert "GPU latency: not measured" in md
+    # the flagged latency: marked in the table, explained under it, and in the cost appendix with its load
+    assert md.count("10.00 †") == 1 and f"† Latency not to be trusted —** cbr_tiny: {why}." in md
+    assert f"| 1 | 1.0 | 10.00 (25.00) | — | {why} |" in md
+    assert {r["model"]: r["latency_flag"] for r in data.summary}["cbr_small"] is None
 
 
 def test_paired_intervals_and_verdicts_on_constructed_predictions(tmp_path):

@@ -27,10 +27,16 @@ Counts are for one image (batch 1), in eval mode:
                the 'unsupported_ops' column.
   flops_torch  torch.utils.flop_counter.FlopCounterMode: 2 FLOPs per multiply-add of conv /
                matmul ops, an independent check (about 2 x macs for conv nets).
-Timings (median of repeated runs after warm-up, milliseconds):
-  torch_ms     batch-1 latency in PyTorch on --device; torch_img_s: throughput at --batch.
+Timings (median of repeated runs after warm-up, milliseconds; p95 = their 95th percentile):
+  torch_ms     batch-1 latency in PyTorch on --device; torch_img_s: throughput at --batch
+               (as many batches as fit in 3 s after a warm-up one, at least one).
   onnx_ms      batch-1 latency in ONNX Runtime of the torch.onnx (dynamo) export, with the
                max abs / scale-relative error against PyTorch.
+Trust: without --threads, the CPU timings use torch's thread count lowered to the cores that
+other processes leave free (sampled before timing); 'other load' is the cores other processes
+kept busy while the latencies were timed. A latency taken under load (0.5 cores or more) or
+with an unsteady tail (p95 over 1.5x the median) is measured again, and flagged if the doubt
+remains. stderr shows the seconds each stage of the profile took.
   gpu_ms       (--device cuda) batch-1 latency from CUDA events, fp32; gpu_amp_ms: bf16
                autocast.
 Columns not measured are null in JSON and empty in CSV.
@@ -60,7 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-onnx", dest="onnx", action="store_false",
                    help="skip ONNX export and ONNX Runtime timing")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="intra-op threads for torch and ONNX Runtime (default: torch's default)")
+                   help="intra-op threads for torch and ONNX Runtime (default: torch's default, lowered to the cores "
+                        "other processes leave free)")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
                    help=f"timed runs per latency after warm-up (default {DEFAULT_REPEATS})")
     p.add_argument("--stages", action="store_true",
@@ -124,9 +131,10 @@ def render_table(rows: list[dict[str, Any]], *, title: str | None = None):
     table = Table(title=title)
     headers = [
         ("model", "left"), ("res px", "right"), ("params M", "right"), ("GMACs", "right"),
-        ("GFLOPs torch", "right"), ("torch ms", "right"), ("img/s", "right"),
-        ("onnx ms", "right"), ("onnx rel err", "right"), ("gpu ms", "right"),
-        ("gpu amp ms", "right"), ("not counted", "left"), ("error", "left"),
+        ("GFLOPs torch", "right"), ("torch ms", "right"), ("p95", "right"), ("img/s", "right"),
+        ("onnx ms", "right"), ("p95", "right"), ("onnx rel err", "right"), ("gpu ms", "right"),
+        ("gpu amp ms", "right"), ("threads", "right"), ("other load", "right"), ("not counted", "left"),
+        ("latency flag / error", "left"),
     ]
     for header, justify in headers:
         table.add_column(header, justify=justify)
@@ -136,9 +144,11 @@ def render_table(rows: list[dict[str, Any]], *, title: str | None = None):
         )
         table.add_row(
             r["model"], _fmt(r["res"], digits=0), _fmt(r["params"], 1e6, 2), _fmt(r["macs"], 1e9, 2),
-            _fmt(r["flops_torch"], 1e9, 2), _fmt(r["torch_ms"]), _fmt(r["torch_img_s"]),
-            _fmt(r["onnx_ms"]), _fmt(r["onnx_max_rel_err"], sci=True), _fmt(r["gpu_ms"], digits=2),
-            _fmt(r["gpu_amp_ms"], digits=2), unsupported, r["error"] or "",
+            _fmt(r["flops_torch"], 1e9, 2), _fmt(r["torch_ms"]), _fmt(r.get("torch_p95_ms")), _fmt(r["torch_img_s"]),
+            _fmt(r["onnx_ms"]), _fmt(r.get("onnx_p95_ms")), _fmt(r["onnx_max_rel_err"], sci=True),
+            _fmt(r["gpu_ms"], digits=2), _fmt(r["gpu_amp_ms"], digits=2), _fmt(r.get("threads"), digits=0),
+            _fmt(r.get("load"), digits=1), unsupported,
+            "; ".join(x for x in (r.get("latency_flag"), r["error"]) if x),
         )
     return table
 
@@ -188,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(row: dict[str, Any]) -> None:
         state = "failed" if row["error"] else "done"
-        status.print(f"[dim]profile {row['model']} @ {row['res']} px: {state}[/dim]")
+        split = row.get("stage_seconds") or {}
+        took = f" in {sum(split.values()):.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in split.items()) + ")" \
+            if split else ""
+        status.print(f"[dim]profile {row['model']} @ {row['res']} px: {state}{took}[/dim]", highlight=False)
 
     rows = profile_models(
         names,

@@ -23,6 +23,17 @@ One row per model, with the keys of :data:`ROW_KEYS` (``None`` where not measure
   taken against the output's scale (see :func:`transfusion.cost.onnx.parity`).
 * ``gpu_ms`` / ``gpu_amp_ms``: with ``device="cuda"``, batch-1 latency from CUDA events, in
   fp32 and under bf16 autocast.
+* ``torch_p95_ms`` / ``onnx_p95_ms``: the 95th percentile of the same timed calls (the tail).
+* ``threads``: the intra-op thread count the CPU timings used: the one asked for, or by default
+  torch's count lowered to the cores other processes left free when the profile started.
+* ``load``: cores kept busy by *other* processes while the latencies were timed (the worst
+  measurement; see :mod:`.load`), ``None`` where it cannot be measured.
+* ``latency_flag``: ``None`` when the batch-1 latencies can be trusted, else why not — other
+  processes busy (``load`` ≥ :data:`.load.BUSY_CORES`) or an unsteady tail (p95 over
+  :data:`TAIL_RATIO` × the median). A flagged latency is measured once more before it is kept,
+  and the flag says so.
+* ``stage_seconds``: wall seconds of each stage of the profile (counting, ONNX export and
+  timing, PyTorch latency, throughput), to see where a profile's time goes.
 * ``device``: the device type followed by what it is, e.g. ``"cpu (Intel(R) Xeon(R) Processor, 2 threads)"``
   or ``"cuda (NVIDIA H100 80GB HBM3)"``, and which ONNX Runtime provider ran.
 * ``error``: ``None``, or what failed (``"stage: ExceptionType: message"``, several joined by
@@ -35,6 +46,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -48,17 +60,24 @@ from transfusion.models import check_input_size, create_model, list_models, mode
 
 from . import DEFAULT_REPEATS
 from .counts import count_flops_torch, count_macs, params, unwrap
+from .load import BUSY_CORES, OtherLoad, other_load, threads_for_load
 from .onnx import check_onnx, export_onnx, ort_session, parity
-from .timing import time_cpu, time_cuda
+from .timing import Timing, time_cpu, time_cuda
 
 ROW_KEYS: tuple[str, ...] = (
     "model", "res", "batch", "num_classes", "in_chans", "params", "trainable_params", "macs", "flops_torch",
-    "torch_ms", "torch_img_s", "onnx_ms", "onnx_max_abs_err", "onnx_max_rel_err", "gpu_ms", "gpu_amp_ms",
-    "device", "unsupported_ops", "error",
+    "torch_ms", "torch_p95_ms", "torch_img_s", "onnx_ms", "onnx_p95_ms", "onnx_max_abs_err", "onnx_max_rel_err",
+    "gpu_ms", "gpu_amp_ms", "device", "threads", "load", "latency_flag", "unsupported_ops", "stage_seconds", "error",
 )
 """Keys of a profile row, in column order."""
 
 _PARITY_BATCH = 2
+
+#: a batch-1 latency whose p95 exceeds this multiple of its median is flagged unsteady
+TAIL_RATIO = 1.5
+
+#: seconds the batch-N throughput measurement may take (after its warm-up call), at least 2 calls
+THROUGHPUT_BUDGET_S = 3.0
 
 
 def _positive(**values: int | None) -> None:
@@ -72,23 +91,61 @@ def empty_row(name: str, *, res: int | None, batch: int, num_classes: int, in_ch
     """A row with the identifying keys set and every measurement ``None``."""
     row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
     row.update(model=name, res=None if res is None else int(res), batch=int(batch), num_classes=int(num_classes),
-               in_chans=int(in_chans), device=str(device), unsupported_ops={})
+               in_chans=int(in_chans), device=str(device), unsupported_ops={}, stage_seconds={})
     return row
 
 
 class _Stages:
     """Runs measurement stages; a failing one is recorded (``"stage: Type: message"``) and its
-    columns stay ``None`` — never dropped silently."""
+    columns stay ``None`` — never dropped silently. Each stage's wall seconds go to ``seconds``;
+    each latency's judgement (``judge``) to ``flags`` and the worst other-process load to ``load``."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.seconds: dict[str, float] = {}
+        self.flags: list[str] = []
+        self.load: float | None = None
 
     def __call__(self, label: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
         try:
             return fn()
         except Exception as exc:  # recorded in the row, never dropped
             self.errors.append(f"{label}: {type(exc).__name__}: {exc}")
             return None
+        finally:
+            self.seconds[label] = round(self.seconds.get(label, 0.0) + time.perf_counter() - start, 3)
+
+    def timed(self, label: str, measure: Callable[[], Timing]) -> Timing:
+        """``measure()`` under a load meter, judged, and measured once more when the judgement
+        says it cannot be trusted; the second measurement is kept and a remaining doubt flagged."""
+        timing, load = _under_load(measure)
+        doubt = judge(timing, load)
+        if doubt:
+            timing, load = _under_load(measure)
+            doubt = judge(timing, load)
+            if doubt:
+                self.flags.append(f"{label}: {doubt} (measured twice)")
+        if load is not None:
+            self.load = load if self.load is None else max(self.load, load)
+        return timing
+
+
+def _under_load(measure: Callable[[], Timing]) -> tuple[Timing, float | None]:
+    with OtherLoad() as meter:
+        timing = measure()
+    return timing, meter.cores
+
+
+def judge(timing: Timing, load: float | None) -> str | None:
+    """Why a latency measured as ``timing`` while other processes kept ``load`` cores busy
+    cannot be trusted, or ``None`` when it can."""
+    reasons = []
+    if load is not None and load >= BUSY_CORES:
+        reasons.append(f"{load:.1f} cores busy with other work")
+    if timing.tail_ratio > TAIL_RATIO:
+        reasons.append(f"unsteady, p95 {timing.tail_ratio:.1f}× the median")
+    return "; ".join(reasons) or None
 
 
 def _forward(model: nn.Module, x: Tensor) -> Callable[[], Tensor]:
@@ -120,7 +177,8 @@ def profile_model(
     ``batch`` is the batch size of the throughput measurement (``torch_img_s``); latencies are
     at batch 1. ``repeats`` is the number of timed runs per latency (after warm-up);
     ``threads`` sets torch's and ONNX Runtime's intra-op threads for the whole profile
-    (default: torch's current count, used for ONNX Runtime as well).
+    (default: torch's current count, lowered to the cores other processes leave free — sampled
+    for a quarter of a second before timing — and used for ONNX Runtime as well).
     ``onnx=False`` skips export (the ``onnx_*`` keys stay ``None``).
 
     Raises ``ValueError`` before any compute for bad input: an unknown model name, a resolution
@@ -144,6 +202,8 @@ def profile_model(
     x1 = torch.randn(1, in_chans, res, res, generator=gen)
     xb = torch.randn(batch, in_chans, res, res, generator=gen)
     xp = torch.randn(_PARITY_BATCH, in_chans, res, res, generator=gen)
+    if threads is None and dev.type == "cpu":
+        threads = threads_for_load(torch.get_num_threads(), other_load())
     with torch_threads(threads):
         row["device"] = device_label(device, threads)
         row["params"], row["trainable_params"] = params(model)
@@ -158,6 +218,10 @@ def profile_model(
         finally:
             model.to(orig_device)
             model.train(orig_training)
+        row["threads"] = torch.get_num_threads()
+    row["load"] = None if stage.load is None else round(stage.load, 2)
+    row["latency_flag"] = "; ".join(stage.flags) or None
+    row["stage_seconds"] = stage.seconds
     row["error"] = "; ".join(stage.errors) or None
     return row
 
@@ -182,12 +246,14 @@ def _measure_onnx(row: dict, stage: _Stages, model: nn.Module, x1: Tensor, xp: T
             session = ort_session(path, device, threads=threads if threads is not None else torch.get_num_threads())
             err = parity(module, session, xp)
             feed = {session.get_inputs()[0].name: x1.numpy()}
-            timing = time_cpu(lambda: session.run(None, feed), repeats=repeats, threads=threads)
-            return session.get_providers()[0], timing.median_ms, err
+            timing = stage.timed("onnx_ms", lambda: time_cpu(lambda: session.run(None, feed), repeats=repeats,
+                                                             threads=threads))
+            return session.get_providers()[0], timing, err
 
     measured = stage("onnx", measure)
     if measured is not None:
-        provider, row["onnx_ms"], err = measured
+        provider, timing, err = measured
+        row["onnx_ms"], row["onnx_p95_ms"] = timing.median_ms, timing.p95_ms
         row["onnx_max_abs_err"], row["onnx_max_rel_err"] = err["max_abs_err"], err["max_rel_err"]
         row["device"] += f"; onnxruntime {provider}"
 
@@ -196,9 +262,12 @@ def _measure_latency(row: dict, stage: _Stages, model: nn.Module, x1: Tensor, xb
                      threads: int | None) -> None:
     """Batch-1 latency and batch-N throughput in PyTorch; on CUDA, event-timed fp32 and bf16."""
     batch = xb.shape[0]
-    lat = stage("torch_ms", lambda: time_cpu(_forward(model, x1), repeats=repeats, threads=threads))
-    row["torch_ms"] = None if lat is None else lat.median_ms
-    thr = stage("torch_img_s", lambda: time_cpu(_forward(model, xb), repeats=repeats, warmup=1, threads=threads))
+    lat = stage("torch_ms", lambda: stage.timed("torch_ms", lambda: time_cpu(_forward(model, x1), repeats=repeats,
+                                                                              threads=threads)))
+    if lat is not None:
+        row["torch_ms"], row["torch_p95_ms"] = lat.median_ms, lat.p95_ms
+    thr = stage("torch_img_s", lambda: time_cpu(_forward(model, xb), repeats=repeats, warmup=1, threads=threads,
+                                                budget_s=THROUGHPUT_BUDGET_S))
     row["torch_img_s"] = None if thr is None else thr.img_s(batch)
     if x1.device.type != "cuda":
         return
@@ -252,5 +321,6 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]):
     for row in rows:
         rec = {key: row.get(key) for key in ROW_KEYS}
         rec["unsupported_ops"] = json.dumps(rec["unsupported_ops"] or {}, sort_keys=True)
+        rec["stage_seconds"] = json.dumps(rec["stage_seconds"] or {})
         records.append(rec)
     return pd.DataFrame.from_records(records, columns=list(ROW_KEYS))

@@ -99,6 +99,7 @@ def run_suite(
     # every missing weight file at once, before any work (ImageNet files are downloaded here when allowed)
     check_weights(todo_specs(grid, out, rerun_failed=rerun_failed, force=force), fetch=True)
     store, grid = prepare_store(suite, out, rerun_failed=rerun_failed, force=force, grid=grid)
+    asked_threads = threads
     threads = threads or default_threads(workers)
     phases: dict[str, float] = {}
     try:
@@ -114,7 +115,8 @@ def run_suite(
         t = time.time()
         costs = []
         if suite.cost.enabled:
-            costs = profile_costs(store, suite.cost, train_ids, threads=threads,
+            # after the workers: every core the machine's load leaves free, unless threads were asked for
+            costs = profile_costs(store, suite.cost, train_ids, threads=asked_threads,
                                   on_row=(lambda r: on_event("cost", r)) if on_event else None)
         phases["costs"] = time.time() - t
         t = time.time()

@@ -32,7 +32,7 @@ BASELINE = "random"
 SUMMARY_COLUMNS = (
     "dataset", "task", "train_size", "model", "init", "n_seeds", "n_failed", "auc_mean", "auc_std", "auc_min",
     "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auc_se_test", "auc_se", "auc_df", "auprc_mean", "acc_mean", "res_px", "params", "macs",
-    "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "train_seconds", "steps_to_target", "cost_key",
+    "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "latency_flag", "train_seconds", "steps_to_target", "cost_key",
     "gpu_cost_key", "run_ids",
 )
 
@@ -133,7 +133,8 @@ def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None,
     if base is not None:
         row.update(params=base.get("params"), macs=base.get("macs"))
     if cpu is not None:
-        row.update(torch_ms=cpu.get("torch_ms"), onnx_ms=cpu.get("onnx_ms"), cost_key=cpu["cost_key"])
+        row.update(torch_ms=cpu.get("torch_ms"), onnx_ms=cpu.get("onnx_ms"), latency_flag=cpu.get("latency_flag"),
+                   cost_key=cpu["cost_key"])
     if gpu is not None:
         row.update(gpu_ms=gpu.get("gpu_ms"), gpu_amp_ms=gpu.get("gpu_amp_ms"), gpu_cost_key=gpu["cost_key"])
     row.update(_interval([r for r in done if r["test_auc"] is not None], cache, level=level))

@@ -15,7 +15,8 @@ from .paper import PAPER, paper_table
 from .sections import short
 
 COST_COLUMNS = ("cost_key", "model", "res", "in_chans", "num_classes", "batch", "device", "params", "macs",
-                "torch_ms", "torch_img_s", "onnx_ms", "onnx_max_rel_err", "gpu_ms", "gpu_amp_ms", "cpu",
+                "torch_ms", "torch_p95_ms", "torch_img_s", "onnx_ms", "onnx_p95_ms", "onnx_max_rel_err", "gpu_ms",
+                "gpu_amp_ms", "threads", "load", "latency_flag", "cpu",
                 "cores", "gpu", "torch", "onnxruntime", "platform", "error")
 EXPORT_COLUMNS = ("export_id", "run_id", "model", "dataset", "init", "passed", "max_abs_err", "max_rel_err",
                   "auc_torch", "auc_onnx", "auc_diff", "ort_ms_batch1", "ort_ms_batchN", "batch", "onnx_path",
@@ -134,6 +135,11 @@ def failed_section(data: ReportData, tabs: Path) -> D.Section:
     return sec
 
 
+def _with_tail(median: float | None, p95: float | None) -> str:
+    """``"3.12 (3.40)"``: a latency's median and, where measured, its p95 (ms)."""
+    return num(median, ".2f") + ("" if p95 is None else f" ({p95:.2f})")
+
+
 def environment_section(data: ReportData, tabs: Path, env: dict) -> D.Section:
     sec = D.Section("Environment")
     m = env["machine"]
@@ -155,11 +161,19 @@ def environment_section(data: ReportData, tabs: Path, env: dict) -> D.Section:
                      "platform": mach.get("platform"), "error": c.get("error")})
     csv_path = write_csv(tabs / "costs.csv", COST_COLUMNS, crow)
     if crow:
-        cols = ["cost key", "device", "machine", "torch", "onnxruntime", "error"]
+        cols = ["cost key", "device", "machine", "torch", "onnxruntime", "threads", "other load (cores)",
+                "PyTorch ms (p95)", "ONNX Runtime ms (p95)", "latency flag / error"]
         sec.blocks.append(D.Table(cols, [[r["cost_key"], str(r["device"]),
                                           f"{r['cpu']}, {r['cores']} cores" + (f", {r['gpu']}" if r["gpu"] else ""),
-                                          str(r["torch"]), str(r["onnxruntime"]), str(r["error"] or "")] for r in crow],
-                                  caption="Every cost figure and the machine that measured it", csv=csv_path))
+                                          str(r["torch"]), str(r["onnxruntime"]), num(r["threads"], "d"),
+                                          num(r["load"], ".1f"), _with_tail(r["torch_ms"], r["torch_p95_ms"]),
+                                          _with_tail(r["onnx_ms"], r["onnx_p95_ms"]),
+                                          "; ".join(str(x) for x in (r["latency_flag"], r["error"]) if x)]
+                                         for r in crow],
+                                  caption="Every cost figure and the machine that measured it: the thread count "
+                                          "the CPU latencies used, the cores other processes kept busy while they "
+                                          "were timed, median and p95 of the batch-1 latencies, and why a latency "
+                                          "is not to be trusted (flagged)", csv=csv_path))
     else:
         sec.blocks.append(D.Para("The store holds no cost profile (suite [cost] disabled or not run yet)."))
     if data.train_devices:

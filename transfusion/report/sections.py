@@ -143,6 +143,12 @@ def _glance_robustness(data: ReportData) -> list:
                    lead="Most robust:"), D.Bullets(items)]
 
 
+def _latency(row: dict, key: str) -> str:
+    """A latency cell (ms), marked ``†`` when its cost row is flagged (see the note under the table)."""
+    value = row[key]
+    return num(value, ".2f") + (" †" if value is not None and row.get("latency_flag") else "")
+
+
 def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary_csv: Path, paired_csv: Path,
                       pareto_csv: Path) -> list[D.Section]:
     dataset, size = key
@@ -162,7 +168,7 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
         cells = [r["model"], r["init"], str(r["n_seeds"]), num(r["auc_mean"]), num(r["auc_std"]), spread, ci,
                  num(r["auprc_mean"]), num(r["acc_mean"]),
                  num(r["res_px"], "d"), num(r["params"] and r["params"] / 1e6, ".2f"),
-                 num(r["macs"] and r["macs"] / 1e9, ".3f"), num(r["torch_ms"], ".2f"), num(r["onnx_ms"], ".2f")]
+                 num(r["macs"] and r["macs"] / 1e9, ".3f"), _latency(r, "torch_ms"), _latency(r, "onnx_ms")]
         if has_gpu:
             cells.append(num(r["gpu_ms"], ".2f"))
         cells += [num(r["train_seconds"], ".1f"), str(r["n_failed"])]
@@ -173,6 +179,12 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                               numeric=frozenset(cols[2:]), csv=summary_csv))
     sec.blocks.append(D.Para("95% interval: " + ("; ".join(methods) if methods else "none available") + ". "
                              + ("" if has_gpu else "GPU latency: not measured for these models (no CUDA cost row).")))
+    flagged = sorted({(r["model"], r["latency_flag"]) for r in rows if r.get("latency_flag")})
+    if flagged:
+        sec.blocks.append(D.Para(
+            "; ".join(f"{m}: {why}" for m, why in flagged) + ". Re-measure them on a quiet machine "
+            "(`transfusion profile MODEL --res PX`) before reading latencies off these rows.",
+            lead="† Latency not to be trusted —"))
     per_label = [r for r in data.per_label if (r["dataset"], r["train_size"]) == key]
     if per_label:
         labels = [k for k in per_label[0] if k not in ("dataset", "train_size", "model", "init", "n_seeds")]
