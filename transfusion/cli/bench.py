@@ -112,8 +112,18 @@ class _Progress:
         elif kind == "cost":
             from transfusion.core.text import num
 
+            int8 = f", int8 {num(row.get('int8_onnx_ms'), '.2f')} ms" if row.get("int8_onnx_ms") is not None else ""
+            flag = f" [yellow](flagged: {safe(row['latency_flag'])})[/yellow]" if row.get("latency_flag") else ""
             out.print(f"[dim]cost {row['model']} @ {row['res']} px: {row.get('macs') or 0:.3g} MACs, "
-                      f"torch {num(row.get('torch_ms'), '.2f')} ms, ONNX {num(row.get('onnx_ms'), '.2f')} ms[/dim]")
+                      f"torch {num(row.get('torch_ms'), '.2f')} ms, ONNX {num(row.get('onnx_ms'), '.2f')} ms"
+                      f"{int8}[/dim]{flag}")
+        elif kind == "int8":
+            from transfusion.core.text import num
+
+            what = f"int8 {safe(row['model'])} · {safe(row['init'])}"
+            out.print(f"[dim]  {what}: " + (f"[red]{safe(row['error'])}[/red]" if row.get("error") else
+                      f"AUC {num(row['test_auc'])} (fp32 {num(row['fp32_auc'])}), "
+                      f"{'passes' if row['passed'] else 'fails'} at ±{row['margin'] * 100:g} points") + "[/dim]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         paths = build_report(result.store_path, report_dir, suite_name=suite.name, reuse=True)
         phases["report"] = time.time() - t0
         console.print(f"report: {safe(paths['md'])}" + (" (up to date)" if "reused" in paths else ""))
-    now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "robustness", "summary", "report") if k in phases)
+    now = ", ".join(f"{k} {phases[k]:.0f}" for k in ("runs", "costs", "int8", "robustness", "summary", "report") if k in phases)
     console.print(f"time (s) — this command: {now}; the suite's runs in the store: pretraining "
                   f"{phases['pretraining']:.0f}, training {phases['training']:.0f} (outside the training loop: "
                   f"data, model build, test scoring {phases['outside_loop']:.0f})", highlight=False)

@@ -32,6 +32,7 @@ Timings (median of repeated runs after warm-up, milliseconds; p95 = their 95th p
                (as many batches as fit in 3 s after a warm-up one, at least one).
   onnx_ms      batch-1 latency in ONNX Runtime of the torch.onnx (dynamo) export, with the
                max abs / scale-relative error against PyTorch.
+  int8_onnx_ms (--int8) the same for its static int8 QDQ variant (per-channel weights).
 Trust: without --threads, the CPU timings use torch's thread count lowered to the cores that
 other processes leave free (sampled before timing); 'other load' is the cores other processes
 kept busy while the latencies were timed. A latency taken under load (0.5 cores or more) or
@@ -70,6 +71,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "other processes leave free)")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
                    help=f"timed runs per latency after warm-up (default {DEFAULT_REPEATS})")
+    p.add_argument("--int8", action="store_true",
+                   help="also time each model's static int8 ONNX variant (int8 ms, file sizes; latency only — "
+                        "for the AUC of a trained model's int8 variant use 'transfusion export RUN --quantize static')")
     p.add_argument("--stages", action="store_true",
                    help="instead of timing: parameters and MACs of each stage of the stage view (the units "
                         "transfusion:K and freeze:K act on), from fvcore's per-module counts")
@@ -96,6 +100,8 @@ def resolve_models(names: list[str]) -> list[str]:
 
 
 def _check_args(args: argparse.Namespace, names: list[str]) -> None:
+    if args.int8 and not args.onnx:
+        raise UsageError("--int8 times an ONNX variant: drop --no-onnx")
     for flag in ("res", "batch", "num_classes", "in_chans", "threads", "repeats"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -124,32 +130,46 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 1, *, sci: bool = False) 
     return f"{value / scale:.{digits}f}"
 
 
+def _unsupported(r: dict[str, Any]) -> str:
+    return ", ".join(f"{op.removeprefix('aten::')}×{n}" for op, n in (r.get("unsupported_ops") or {}).items())
+
+
+#: (header, justify, cell) of each column of the profile table
+_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("model", "left", lambda r: r["model"]),
+    ("res px", "right", lambda r: _fmt(r["res"], digits=0)),
+    ("params M", "right", lambda r: _fmt(r["params"], 1e6, 2)),
+    ("GMACs", "right", lambda r: _fmt(r["macs"], 1e9, 2)),
+    ("GFLOPs torch", "right", lambda r: _fmt(r["flops_torch"], 1e9, 2)),
+    ("torch ms", "right", lambda r: _fmt(r["torch_ms"])),
+    ("p95", "right", lambda r: _fmt(r.get("torch_p95_ms"))),
+    ("img/s", "right", lambda r: _fmt(r["torch_img_s"])),
+    ("onnx ms", "right", lambda r: _fmt(r["onnx_ms"])),
+    ("p95", "right", lambda r: _fmt(r.get("onnx_p95_ms"))),
+    ("int8 ms", "right", lambda r: _fmt(r.get("int8_onnx_ms"))),
+    ("onnx rel err", "right", lambda r: _fmt(r["onnx_max_rel_err"], sci=True)),
+    ("gpu ms", "right", lambda r: _fmt(r["gpu_ms"], digits=2)),
+    ("gpu amp ms", "right", lambda r: _fmt(r["gpu_amp_ms"], digits=2)),
+    ("threads", "right", lambda r: _fmt(r.get("threads"), digits=0)),
+    ("other load", "right", lambda r: _fmt(r.get("load"), digits=1)),
+    ("not counted", "left", _unsupported),
+    ("latency flag / error", "left", lambda r: "; ".join(x for x in (r.get("latency_flag"), r["error"]) if x)),
+)
+
+
 def render_table(rows: list[dict[str, Any]], *, title: str | None = None):
-    """A ``rich`` table of profile rows (parameters in M, MACs in G, times in ms)."""
+    """A ``rich`` table of profile rows (parameters in M, MACs in G, times in ms); a column no row
+    has a value in (GPU columns on a CPU machine, int8 without ``--int8``, no flag) is left out."""
     from rich.table import Table
 
+    cells = [[cell(r) for _, _, cell in _COLUMNS] for r in rows]
+    keep = [i for i, (header, _, _) in enumerate(_COLUMNS)
+            if header in ("model", "res px") or any(c[i] not in ("—", "") for c in cells)]
     table = Table(title=title)
-    headers = [
-        ("model", "left"), ("res px", "right"), ("params M", "right"), ("GMACs", "right"),
-        ("GFLOPs torch", "right"), ("torch ms", "right"), ("p95", "right"), ("img/s", "right"),
-        ("onnx ms", "right"), ("p95", "right"), ("onnx rel err", "right"), ("gpu ms", "right"),
-        ("gpu amp ms", "right"), ("threads", "right"), ("other load", "right"), ("not counted", "left"),
-        ("latency flag / error", "left"),
-    ]
-    for header, justify in headers:
-        table.add_column(header, justify=justify)
-    for r in rows:
-        unsupported = ", ".join(
-            f"{op.removeprefix('aten::')}×{n}" for op, n in (r.get("unsupported_ops") or {}).items()
-        )
-        table.add_row(
-            r["model"], _fmt(r["res"], digits=0), _fmt(r["params"], 1e6, 2), _fmt(r["macs"], 1e9, 2),
-            _fmt(r["flops_torch"], 1e9, 2), _fmt(r["torch_ms"]), _fmt(r.get("torch_p95_ms")), _fmt(r["torch_img_s"]),
-            _fmt(r["onnx_ms"]), _fmt(r.get("onnx_p95_ms")), _fmt(r["onnx_max_rel_err"], sci=True),
-            _fmt(r["gpu_ms"], digits=2), _fmt(r["gpu_amp_ms"], digits=2), _fmt(r.get("threads"), digits=0),
-            _fmt(r.get("load"), digits=1), unsupported,
-            "; ".join(x for x in (r.get("latency_flag"), r["error"]) if x),
-        )
+    for i in keep:
+        table.add_column(_COLUMNS[i][0], justify=_COLUMNS[i][1])
+    for c in cells:
+        table.add_row(*(c[i] for i in keep))
     return table
 
 
@@ -211,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         in_chans=args.in_chans,
         device=args.device,
         onnx=args.onnx,
+        int8=args.int8,
         repeats=args.repeats,
         threads=args.threads,
         on_row=progress,

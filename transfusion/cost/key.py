@@ -13,7 +13,8 @@ COST_COLUMNS: tuple[str, ...] = ("params", "macs", "torch_ms", "onnx_ms", "gpu_m
 @dataclass(frozen=True)
 class CostKey:
     """A cost profile's identity: model × input (``res`` px, channels) × head size × how it was
-    measured (device, throughput batch, ONNX on/off). Its text form is the store's key."""
+    measured (device, throughput batch, ONNX on/off, int8 variant timed or not). Its text form is
+    the store's key."""
 
     model: str
     res: int
@@ -22,10 +23,11 @@ class CostKey:
     device: str = "cpu"
     batch: int = 32
     onnx: bool = True
+    int8: bool = False
 
     def __str__(self) -> str:
         return (f"{self.model}|{self.res}px|{self.in_chans}ch|{self.num_classes}cls|{self.device}|b{self.batch}|"
-                f"{'onnx' if self.onnx else 'no-onnx'}")
+                f"{'onnx' if self.onnx else 'no-onnx'}" + ("|int8" if self.int8 else ""))
 
     @property
     def input(self) -> tuple[str, int, int, int]:

@@ -21,6 +21,10 @@ One row per model, with the keys of :data:`ROW_KEYS` (``None`` where not measure
   from host numpy arrays, so it includes the copies); ``onnx_max_abs_err`` /
   ``onnx_max_rel_err``: parity with PyTorch on the same batch of 2 inputs, the relative error
   taken against the output's scale (see :func:`transfusion.cost.onnx.parity`).
+* ``int8_onnx_ms`` / ``int8_onnx_p95_ms`` (with ``int8=True``): batch-1 latency of the model's
+  static int8 QDQ variant (:mod:`.quantize`; per-channel weights, activations calibrated on 16
+  random inputs — the latency does not depend on the ranges) in the same ONNX Runtime session
+  settings; ``onnx_bytes`` / ``int8_bytes``: the two files' sizes (graph and weights).
 * ``gpu_ms`` / ``gpu_amp_ms``: with ``device="cuda"``, batch-1 latency from CUDA events, in
   fp32 and under bf16 autocast.
 * ``torch_p95_ms`` / ``onnx_p95_ms``: the 95th percentile of the same timed calls (the tail).
@@ -62,12 +66,13 @@ from . import DEFAULT_REPEATS
 from .counts import count_flops_torch, count_macs, params, unwrap
 from .load import BUSY_CORES, OtherLoad, other_load, threads_for_load
 from .onnx import check_onnx, export_onnx, ort_session, parity
+from .quantize import make_variant, model_bytes
 from .timing import Timing, time_cpu, time_cuda
 
 ROW_KEYS: tuple[str, ...] = (
     "model", "res", "batch", "num_classes", "in_chans", "params", "trainable_params", "macs", "flops_torch",
     "torch_ms", "torch_p95_ms", "torch_img_s", "onnx_ms", "onnx_p95_ms", "onnx_max_abs_err", "onnx_max_rel_err",
-    "gpu_ms", "gpu_amp_ms", "device", "threads", "load", "latency_flag", "unsupported_ops", "stage_seconds", "error",
+    "int8_onnx_ms", "int8_onnx_p95_ms", "onnx_bytes", "int8_bytes", "gpu_ms", "gpu_amp_ms", "device", "threads", "load", "latency_flag", "unsupported_ops", "stage_seconds", "error",
 )
 """Keys of a profile row, in column order."""
 
@@ -169,6 +174,7 @@ def profile_model(
     threads: int | None = None,
     model: nn.Module | None = None,
     seed: int = 0,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Profile one model at ``res`` × ``res`` px; returns a row with the keys of :data:`ROW_KEYS`.
 
@@ -179,7 +185,8 @@ def profile_model(
     ``threads`` sets torch's and ONNX Runtime's intra-op threads for the whole profile
     (default: torch's current count, lowered to the cores other processes leave free — sampled
     for a quarter of a second before timing — and used for ONNX Runtime as well).
-    ``onnx=False`` skips export (the ``onnx_*`` keys stay ``None``).
+    ``onnx=False`` skips export (the ``onnx_*`` keys stay ``None``); ``int8=True`` also times the
+    model's static int8 variant (``int8_*`` keys; needs ``onnx``).
 
     Raises ``ValueError`` before any compute for bad input: an unknown model name, a resolution
     below what the model accepts, a non-positive count, or ``device="cuda"`` without CUDA.
@@ -187,6 +194,8 @@ def profile_model(
     ``None``; the other stages still run.
     """
     _positive(res=res, batch=batch, num_classes=num_classes, in_chans=in_chans, repeats=repeats, threads=threads)
+    if int8 and not onnx:
+        raise ValueError("int8=True times an ONNX variant: it needs onnx=True")
     dev = check_device(device)
     if model is None:
         model_config(name)  # unknown name -> ValueError listing the known ones
@@ -212,7 +221,7 @@ def profile_model(
             model.to("cpu")  # counting and ONNX export run on the CPU: counts do not depend on the device
             _count(row, stage, model, x1)
             if onnx:
-                _measure_onnx(row, stage, model, x1, xp, device, repeats, threads)
+                _measure_onnx(row, stage, model, x1, xp, device, repeats, threads, int8=int8, gen=gen)
             model.to(dev)
             _measure_latency(row, stage, model, x1.to(dev), xb.to(dev), repeats, threads)
         finally:
@@ -234,20 +243,28 @@ def _count(row: dict, stage: _Stages, model: nn.Module, x1: Tensor) -> None:
 
 
 def _measure_onnx(row: dict, stage: _Stages, model: nn.Module, x1: Tensor, xp: Tensor, device: str,
-                  repeats: int, threads: int | None) -> None:
-    """Export, check, open and time the model in ONNX Runtime; parity on ``xp``."""
+                  repeats: int, threads: int | None, *, int8: bool = False,
+                  gen: torch.Generator | None = None) -> None:
+    """Export, check, open and time the model in ONNX Runtime; parity on ``xp``; with ``int8``,
+    make and time its static int8 variant too."""
+
+    def time_session(label: str, path: Path) -> tuple[Any, Timing]:
+        # same intra-op thread count as torch, so that the latencies compare
+        session = ort_session(path, device, threads=threads if threads is not None else torch.get_num_threads())
+        feed = {session.get_inputs()[0].name: x1.numpy()}
+        return session, stage.timed(label, lambda: time_cpu(lambda: session.run(None, feed), repeats=repeats,
+                                                            threads=threads))
 
     def measure() -> tuple[str, float, dict[str, float]]:
         module = unwrap(model)
         with tempfile.TemporaryDirectory(prefix="transfusion-onnx-") as tmp:
             path = export_onnx(module, x1, Path(tmp) / "model.onnx")
             check_onnx(path)
-            # same intra-op thread count as torch, so that the two latencies compare
-            session = ort_session(path, device, threads=threads if threads is not None else torch.get_num_threads())
+            session, timing = time_session("onnx_ms", path)
             err = parity(module, session, xp)
-            feed = {session.get_inputs()[0].name: x1.numpy()}
-            timing = stage.timed("onnx_ms", lambda: time_cpu(lambda: session.run(None, feed), repeats=repeats,
-                                                             threads=threads))
+            row["onnx_bytes"] = model_bytes(path)
+            if int8:
+                stage("int8", lambda: _measure_int8(row, time_session, path, x1, gen))
             return session.get_providers()[0], timing, err
 
     measured = stage("onnx", measure)
@@ -256,6 +273,14 @@ def _measure_onnx(row: dict, stage: _Stages, model: nn.Module, x1: Tensor, xp: T
         row["onnx_ms"], row["onnx_p95_ms"] = timing.median_ms, timing.p95_ms
         row["onnx_max_abs_err"], row["onnx_max_rel_err"] = err["max_abs_err"], err["max_rel_err"]
         row["device"] += f"; onnxruntime {provider}"
+
+
+def _measure_int8(row: dict, time_session: Callable, fp32: Path, x1: Tensor, gen: torch.Generator | None) -> None:
+    calib = torch.randn(16, *x1.shape[1:], generator=gen).numpy()
+    path = make_variant("static", fp32, fp32.parent, calib)
+    _, timing = time_session("int8_onnx_ms", path)
+    row["int8_onnx_ms"], row["int8_onnx_p95_ms"] = timing.median_ms, timing.p95_ms
+    row["int8_bytes"] = model_bytes(path)
 
 
 def _measure_latency(row: dict, stage: _Stages, model: nn.Module, x1: Tensor, xb: Tensor, repeats: int,

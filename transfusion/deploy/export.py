@@ -52,6 +52,7 @@ from transfusion.cost.onnx import (
 )
 from transfusion.cost.timing import time_cpu
 from transfusion.data import TaskSpec, load_dataset
+from transfusion.harness.int8 import calibration_images, onnx_scores
 from transfusion.harness.store import Store
 from transfusion.train.inference import normalize
 from transfusion.train.summary import RunSummary
@@ -180,7 +181,7 @@ def export_run(
     ``strict``: raise :class:`ParityError` when parity fails (the card and the store record are
     written first). ``ort_runner`` replaces :func:`~transfusion.cost.onnx.ort_run`
     (tests use it to break parity on purpose). ``variants``: deployment variants to add
-    (:data:`~transfusion.deploy.quantize.VARIANTS`: int8 ``static`` calibrated on ``calib``
+    (:data:`~transfusion.cost.quantize.VARIANTS`: int8 ``static`` calibrated on ``calib``
     training images, int8 ``dynamic``, ``fp16``), each checked for non-inferiority against the
     fp32 export at ``margin`` (AUC units; default the store's suite margin, else 0.005).
     """
@@ -224,10 +225,7 @@ def export_run(
 
 def _ort_scores(session: Any, m: ExportModel, eval_batch: int = 64) -> np.ndarray:
     """Scores of every test image from an ONNX Runtime session (the task's link on its logits)."""
-    from transfusion.stats import scores_from_logits
-
-    logits = [ort_run(session, m.inputs(slice(i, i + eval_batch))) for i in range(0, len(m), eval_batch)]
-    return scores_from_logits(m.task, np.concatenate(logits).astype(np.float64))
+    return onnx_scores(session, m.images, m.task, tuple(m.ck["mean"]), tuple(m.ck["std"]), eval_batch)
 
 
 def _suite_margin(tgt: Target) -> float:
@@ -260,10 +258,8 @@ def _variants(m: ExportModel, tgt: Target, fp32: Path, session: Any, kinds: tupl
     if "static" in kinds:
         if int(calib) < 1:
             raise ValueError(f"--calib must be >= 1 training image, got {calib}")
-        train = load_dataset(m.ck["spec"]["data"])["train"]
-        pick = np.sort(np.random.default_rng(0).choice(len(train), min(int(calib), len(train)), replace=False))
-        images = normalize(torch.from_numpy(np.array(train.images[pick])), tuple(m.ck["mean"]),
-                           tuple(m.ck["std"])).numpy()
+        images = calibration_images(load_dataset(m.ck["spec"]["data"])["train"], calib, tuple(m.ck["mean"]),
+                                    tuple(m.ck["std"]))
     fp32_scores = _ort_scores(session, m, eval_batch)
     out = []
     for kind in dict.fromkeys(kinds):

@@ -16,7 +16,7 @@ from .suite import CostOptions
 def cost_key_of(summary: RunSummary, options: CostOptions) -> CostKey:
     """The key of the cost profile that belongs to a run measured as ``options`` says."""
     return CostKey(summary.model, summary.res, summary.in_chans, summary.num_classes, options.device,
-                   options.batch, options.onnx)
+                   options.batch, options.onnx, options.int8)
 
 
 def match_costs(costs: list[dict], inputs: tuple[str, int, int, int],
@@ -53,7 +53,7 @@ def profile_costs(store: Store, options: CostOptions, run_ids: list[str], *, thr
 
             cached = profile_model(s.model, res=s.res, batch=options.batch, num_classes=s.num_classes,
                                    in_chans=s.in_chans, device=options.device, onnx=options.onnx,
-                                   repeats=options.repeats, threads=threads)
+                                   repeats=options.repeats, threads=threads, int8=options.int8)
             store.put_cost(str(key), cached, machine_info())
             if on_row:
                 on_row(cached)

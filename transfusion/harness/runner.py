@@ -15,6 +15,7 @@ from .costs import profile_costs
 from .execute import EventHook
 from .executors import make_executor
 from .grid import Grid, expand
+from .int8 import evaluate_int8
 from .robustness import evaluate_robustness
 from .store import STORE_NAME, Store
 from .suite import Suite
@@ -87,11 +88,12 @@ def run_suite(
     grid: Grid | None = None,
     on_event: EventHook | None = None,
 ) -> BenchResult:
-    """Run every run of ``suite`` not yet done, then profile costs, score the corrupted test
-    splits (``[robustness]``) and summarise.
+    """Run every run of ``suite`` not yet done, then profile costs, check int8 variants (``[cost]
+    int8``), score the corrupted test splits (``[robustness]``) and summarise.
 
     ``on_event(kind, row)``: ``start`` / ``eval`` / ``end`` of a run (only ``end`` with several
-    worker processes) and ``cost`` for each new cost profile."""
+    worker processes), ``cost`` for each new cost profile, ``int8`` for each int8 check and
+    ``robustness`` for each corrupted split scored."""
     t0 = time.time()
     out = Path(out_dir)
     run_executor = make_executor(executor, workers=workers, address=ray_address)
@@ -119,6 +121,11 @@ def run_suite(
             costs = profile_costs(store, suite.cost, train_ids, threads=asked_threads,
                                   on_row=(lambda r: on_event("cost", r)) if on_event else None)
         phases["costs"] = time.time() - t
+        if suite.cost.enabled and suite.cost.int8:
+            t = time.time()
+            evaluate_int8(store, suite.cost, train_ids, margin=suite.report.margin, threads=default_threads(1),
+                          on_row=(lambda r: on_event("int8", r)) if on_event else None)
+            phases["int8"] = time.time() - t
         t = time.time()
         if suite.robustness.enabled:
             # inference over whole splits, after the workers have finished: every core
@@ -150,7 +157,7 @@ def _summary(store: Store, suite: Suite, train_ids: list[str], out: Path) -> lis
     )
 
     runs = store.runs(run_ids=train_ids)
-    rows = summary_table(runs, store.costs(), suite.cost, load_predictions(store, runs))
+    rows = summary_table(runs, store.costs(), suite.cost, load_predictions(store, runs), variants=store.variants())
     write_csv(path, SUMMARY_COLUMNS, rows)
     write_text(stamp, fingerprint + "\n")
     return rows

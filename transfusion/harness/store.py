@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS robustness (
     seed INTEGER NOT NULL, auc REAL, scores BLOB NOT NULL, measured_at REAL,
     PRIMARY KEY (run_id, corruption, severity, modality, seed)
 );
+CREATE TABLE IF NOT EXISTS variants (
+    run_id TEXT NOT NULL, variant TEXT NOT NULL, record_json TEXT NOT NULL, measured_at REAL,
+    PRIMARY KEY (run_id, variant)
+);
 CREATE TABLE IF NOT EXISTS costs (
     key TEXT PRIMARY KEY, model TEXT NOT NULL, res INTEGER NOT NULL, in_chans INTEGER NOT NULL,
     num_classes INTEGER NOT NULL, device TEXT NOT NULL, profile_json TEXT NOT NULL,
@@ -355,7 +359,7 @@ class Store:
 
     def fingerprint(self) -> str:
         """A short hash of everything a summary or report is computed from (runs and their
-        statuses and finish times, costs, exports, suites, robustness rows): equal fingerprints,
+        statuses and finish times, costs, exports, suites, robustness and variant rows): equal fingerprints,
         equal results."""
         import hashlib
 
@@ -365,7 +369,8 @@ class Store:
                       "SELECT export_id, created_at FROM exports ORDER BY export_id",
                       "SELECT name, hash FROM suites ORDER BY name, hash",
                       "SELECT run_id, corruption, severity, modality, seed, measured_at FROM robustness "
-                      "ORDER BY run_id, corruption, severity, modality, seed"):
+                      "ORDER BY run_id, corruption, severity, modality, seed",
+                      "SELECT run_id, variant, measured_at FROM variants ORDER BY run_id, variant"):
             for row in self._db.execute(query):
                 h.update(repr(tuple(row)).encode())
         return h.hexdigest()[:16]
@@ -416,6 +421,23 @@ class Store:
         """(run_id, corruption, severity, modality, seed) of every stored robustness row."""
         return {tuple(r) for r in self._db.execute(
             "SELECT run_id, corruption, severity, modality, seed FROM robustness")}
+
+    # ------------------------------------------------------------------ deployment variants
+
+    def put_variant(self, run_id: str, variant: str, record: dict) -> None:
+        """Record how a deployment variant (``int8-static``) of a run's model scored against the
+        model itself (see :mod:`.int8`)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?)",
+                       (run_id, variant, json.dumps(record, default=float), time.time()))
+
+    def variants(self, variant: str | None = None, run_ids: Iterable[str] | None = None) -> list[dict]:
+        """Variant records (``run_id``, ``variant`` and the record's keys), of ``variant`` and
+        ``run_ids`` when given, in insertion order."""
+        keep = None if run_ids is None else set(run_ids)
+        return [{"run_id": r["run_id"], "variant": r["variant"], **json.loads(r["record_json"])}
+                for r in self._db.execute("SELECT * FROM variants ORDER BY rowid")
+                if (variant is None or r["variant"] == variant) and (keep is None or r["run_id"] in keep)]
 
     # ------------------------------------------------------------------ costs
 

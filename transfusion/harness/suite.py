@@ -76,13 +76,18 @@ class SuiteError(ValueError):
 
 @dataclass(frozen=True)
 class CostOptions:
-    """How cost profiles are measured: ONNX on/off, throughput batch, device, timing repeats."""
+    """How cost profiles are measured: ONNX on/off, throughput batch, device, timing repeats —
+    and with ``int8``, an int8 variant of every model (static QDQ, activations calibrated on
+    ``calib`` training images): its ONNX Runtime latency in the cost profile, and each trained
+    run's int8 test AUC checked against its fp32 export (see :mod:`.int8`)."""
 
     enabled: bool = True
     onnx: bool = True
     batch: int = 32
     device: str = "cpu"
     repeats: int = 20
+    int8: bool = False
+    calib: int = 256
 
 
 @dataclass(frozen=True)
@@ -357,6 +362,15 @@ class _Parser:
         cost = CostOptions(**cost_t)
         if cost.device not in ("cpu", "cuda"):
             raise self.fail("cost.device", f"must be cpu or cuda, got {cost.device!r}")
+        for key in ("enabled", "onnx", "int8"):
+            if not isinstance(getattr(cost, key), bool):
+                raise self.fail(f"cost.{key}", f"must be true or false, got {getattr(cost, key)!r}")
+        for key in ("batch", "repeats", "calib"):
+            v = getattr(cost, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise self.fail(f"cost.{key}", f"must be a whole number >= 1, got {v!r}")
+        if cost.int8 and not cost.onnx:
+            raise self.fail("cost.int8", "int8 variants are ONNX models: set onnx = true, or drop int8")
         return cost
 
     def run(self, run_t: dict) -> RunOptions:

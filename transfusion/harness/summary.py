@@ -32,7 +32,8 @@ BASELINE = "random"
 SUMMARY_COLUMNS = (
     "dataset", "task", "train_size", "model", "init", "n_seeds", "n_failed", "auc_mean", "auc_std", "auc_min",
     "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auc_se_test", "auc_se", "auc_df", "auprc_mean", "acc_mean", "res_px", "params", "macs",
-    "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "latency_flag", "train_seconds", "steps_to_target", "cost_key",
+    "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "latency_flag", "int8_auc_mean", "int8_auc_diff", "int8_passed",
+    "int8_checked", "int8_onnx_ms", "onnx_bytes", "int8_bytes", "train_seconds", "steps_to_target", "cost_key",
     "gpu_cost_key", "run_ids",
 )
 
@@ -85,11 +86,16 @@ def _mean(values: Iterable[Any]) -> float | None:
 
 
 def summary_table(runs: list[dict], costs: list[dict], cost_options: CostOptions | None,
-                  predictions: dict[str, dict | None] | ReplicateCache, *, level: float = 0.95) -> list[dict]:
+                  predictions: dict[str, dict | None] | ReplicateCache, *, level: float = 0.95,
+                  variants: list[dict] = ()) -> list[dict]:
     """Rows with the columns of :data:`SUMMARY_COLUMNS` for the training runs among ``runs`` (store
     rows), in grid order: datasets and models as they first appear, ``random`` first.
     ``predictions``: the runs' test predictions, or a :class:`~transfusion.stats.seeds.ReplicateCache`
-    of them (shared with other tables)."""
+    of them (shared with other tables). ``variants``: the store's int8 records
+    (:func:`transfusion.harness.int8.evaluate_int8`): a cell's ``int8_*`` columns are the mean
+    int8 AUC and int8 − fp32 difference over its checked seeds, how many of them passed the
+    non-inferiority check out of ``int8_checked``, and the model's int8 latency and file sizes."""
+    int8 = {v["run_id"]: v for v in variants if v.get("variant") == "int8-static" and not v.get("error")}
     cache = predictions if isinstance(predictions, ReplicateCache) else ReplicateCache(predictions)
     train = [r for r in runs if r["kind"] == "train"]
     cells: dict[tuple, list[dict]] = {}
@@ -104,8 +110,17 @@ def summary_table(runs: list[dict], costs: list[dict], cost_options: CostOptions
             for init in inits:
                 group = cells.get((data, size, model, init))
                 if group:
-                    out.append(_row(group, costs, cost_options, cache, level=level))
+                    out.append(_row(group, costs, cost_options, cache, level=level) | _int8_cells(group, int8))
     return out
+
+
+def _int8_cells(group: list[dict], int8: dict[str, dict]) -> dict:
+    checked = [int8[r["run_id"]] for r in group if r["status"] == "done" and r["run_id"] in int8]
+    if not checked:
+        return {}
+    return {"int8_auc_mean": _mean(v["test_auc"] for v in checked),
+            "int8_auc_diff": _mean(v["auc_diff"] for v in checked),
+            "int8_passed": sum(bool(v["passed"]) for v in checked), "int8_checked": len(checked)}
 
 
 def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None, cache: ReplicateCache, *,
@@ -134,7 +149,8 @@ def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None,
         row.update(params=base.get("params"), macs=base.get("macs"))
     if cpu is not None:
         row.update(torch_ms=cpu.get("torch_ms"), onnx_ms=cpu.get("onnx_ms"), latency_flag=cpu.get("latency_flag"),
-                   cost_key=cpu["cost_key"])
+                   int8_onnx_ms=cpu.get("int8_onnx_ms"), onnx_bytes=cpu.get("onnx_bytes"),
+                   int8_bytes=cpu.get("int8_bytes"), cost_key=cpu["cost_key"])
     if gpu is not None:
         row.update(gpu_ms=gpu.get("gpu_ms"), gpu_amp_ms=gpu.get("gpu_amp_ms"), gpu_cost_key=gpu["cost_key"])
     row.update(_interval([r for r in done if r["test_auc"] is not None], cache, level=level))

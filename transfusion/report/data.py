@@ -159,7 +159,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
         delta = suite.report.delta if delta is None else float(delta)
         _check_options(margin, delta, n_boot)
         runs = (store.runs(suite=suite.name) if suite.name else []) or store.runs()
-        costs, exports = store.costs(), store.exports()
+        costs, exports, variants = store.costs(), store.exports(), store.variants()
         preds = load_predictions(store, runs)
         val_preds = {rid: store.predictions(rid, "val") for rid in preds}
         robust = store.robustness(preds)
@@ -169,7 +169,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
     weak = {r["source"]: r for r in sources if r["weak"]}
     datasets = ordered((r["dataset"], str(r["train_size"])) for r in train)
     cache = ReplicateCache(preds, n_boot=n_boot, seed=seed)
-    summary = summary_table(train, costs, suite.cost, cache, level=level)
+    summary = summary_table(train, costs, suite.cost, cache, level=level, variants=variants)
     cells: dict[tuple, list[dict]] = {}
     for r in done:
         cells.setdefault(cell_key(r), []).append(r)
@@ -344,7 +344,7 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
     for data, size in datasets:
         group = [r for r in summary if (r["dataset"], r["train_size"]) == (data, size) and r["auc_mean"] is not None]
         for m in COST_MEASURES:
-            pts = [r for r in group if r.get(m.key) is not None]
+            pts = [r for r in with_int8(group, m.key) if r.get(m.key) is not None]
             if not pts:
                 continue
             costs = [float(r[m.key]) for r in pts]
@@ -373,10 +373,27 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
     return rows, recs
 
 
+#: what marks a summary row's int8 twin (its ``init``: ``"random · int8"``)
+INT8_SUFFIX = " · int8"
+
+
+def with_int8(rows: list[dict], measure: str) -> list[dict]:
+    """``rows``, and — for the ONNX Runtime latency measure only — each row's int8 twin where the
+    suite checked int8 variants (``[cost] int8``): ``init`` marked with :data:`INT8_SUFFIX`, the
+    int8 latency as ``onnx_ms`` and the mean int8 test AUC as ``auc_mean`` (its interval unknown;
+    its standard error taken as the fp32 cell's, which the int8 scores closely follow)."""
+    if measure != "onnx_ms":
+        return list(rows)
+    twins = [{**r, "init": r["init"] + INT8_SUFFIX, "onnx_ms": r["int8_onnx_ms"], "auc_mean": r["int8_auc_mean"],
+              "auc_ci_low": None, "auc_ci_high": None, "latency_flag": None}
+             for r in rows if r.get("int8_onnx_ms") is not None and r.get("int8_auc_mean") is not None]
+    return list(rows) + twins
+
+
 def _from_scratch(init: str) -> bool:
     """Whether a regime needs no pretrained weights (an unparseable one counts as needing them)."""
     try:
-        return not parse_regime(init).needs_source
+        return not parse_regime(init.removesuffix(INT8_SUFFIX)).needs_source
     except ValueError:
         return False
 

@@ -24,7 +24,8 @@ def plot_text(s: object) -> str:
 @dataclass(frozen=True)
 class CostPoint:
     """One (model, regime) row of an accuracy-versus-cost plot. ``lo``/``hi``: its 95% interval
-    (None when unknown)."""
+    (None when unknown); ``int8``: the point is the row's int8 variant (drawn hollow, joined to
+    its fp32 point)."""
 
     model: str
     init: str
@@ -32,6 +33,7 @@ class CostPoint:
     auc: float
     lo: float | None = None
     hi: float | None = None
+    int8: bool = False
 
 
 def _figure(width: float = 7.2, height: float = 4.6):
@@ -61,12 +63,16 @@ def accuracy_cost_plot(
     inits = sorted({p.init for p in points})
     colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
     markers = {r: _MARKERS[i % len(_MARKERS)] for i, r in enumerate(inits)}
+    fp32 = {(p.model, p.init): p for p in points if not p.int8}
     for p in points:
         yerr = None
         if p.lo is not None and p.hi is not None:
             yerr = [[max(p.auc - p.lo, 0.0)], [max(p.hi - p.auc, 0.0)]]
         ax.errorbar([p.cost], [p.auc], yerr=yerr, fmt=markers[p.init], color=colors[p.model], ms=7,
-                    capsize=3, elinewidth=0.8, alpha=0.9)
+                    capsize=3, elinewidth=0.8, alpha=0.9, mfc="white" if p.int8 else None)
+        twin = fp32.get((p.model, p.init)) if p.int8 else None
+        if twin is not None:
+            ax.plot([twin.cost, p.cost], [twin.auc, p.auc], color=colors[p.model], ls=":", lw=0.9)
     idx = np.flatnonzero(front)
     if idx.size:
         order = idx[np.argsort([points[i].cost for i in idx])]
@@ -89,6 +95,9 @@ def accuracy_cost_plot(
 
     handles = [Line2D([], [], color=colors[m], marker="o", ls="", label=plot_text(m)) for m in models]
     handles += [Line2D([], [], color="dimgrey", marker=markers[r], ls="", label=plot_text(r)) for r in inits]
+    if any(p.int8 for p in points):
+        handles.append(Line2D([], [], color="dimgrey", marker="o", mfc="white", ls=":", label="int8 (hollow), "
+                              "joined to its fp32 point"))
     handles += [Line2D([], [], color="black", lw=1.2, marker="o", mfc="none", label="Pareto front"),
                 Line2D([], [], color="grey", ls="--", label=f"best − δ (δ = {delta * 100:g} AUC points)"),
                 Line2D([], [], color="gold", marker="*", ms=14, mec="black", ls="", label="recommended")]

@@ -13,7 +13,7 @@ from transfusion.stats import MIN_SEEDS, UNJUDGED
 from . import document as D
 from .clinical import best_calibrated
 from .costs import COST_MEASURES
-from .data import ReportData
+from .data import INT8_SUFFIX, ReportData, with_int8
 from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
 from .robustness import most_robust
@@ -198,12 +198,12 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
     sub = D.Section("Accuracy against cost", level=3)
     recs = {r["cost_measure"]: r for r in data.recommendations if (r["dataset"], r["train_size"]) == key}
     for m in COST_MEASURES:
-        pts = [r for r in rows if r["auc_mean"] is not None and r.get(m.key) is not None]
+        pts = [r for r in with_int8(rows, m.key) if r["auc_mean"] is not None and r.get(m.key) is not None]
         if not pts:
             sub.blocks.append(D.Para(f"AUC against {m.name}: not measured for these models."))
             continue
-        marks = [CostPoint(r["model"], r["init"], float(r[m.key]), float(r["auc_mean"]), r["auc_ci_low"],
-                            r["auc_ci_high"]) for r in pts]
+        marks = [CostPoint(r["model"], r["init"].removesuffix(INT8_SUFFIX), float(r[m.key]), float(r["auc_mean"]),
+                           r["auc_ci_low"], r["auc_ci_high"], int8=r["init"].endswith(INT8_SUFFIX)) for r in pts]
         front = pareto_front([p.cost for p in marks], [p.auc for p in marks], tolerance=data.delta)
         rec = recs[m.key]
         rec_i = next(i for i, r in enumerate(pts) if (r["model"], r["init"]) == (rec["model"], rec["init"]))
@@ -224,7 +224,35 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                                            if any(f in rec["borderline"] for f in rec["front"]) else "") + ".",
                                         csv=pareto_csv))
     out.append(sub)
+    if any(r.get("int8_checked") for r in rows):
+        out.append(_int8_section(rows, data.margin))
     return out
+
+
+def _int8_section(rows: list[dict], margin: float) -> D.Section:
+    """fp32 against int8 per cell: latency, size, AUC and how many seeds passed the check."""
+    sub = D.Section("int8 deployment check", level=3)
+    sub.blocks.append(D.Para(
+        "Each trained run's model exported to ONNX and quantised to static int8 (QDQ, per-channel weights, "
+        "activations calibrated on training images); both score the run's test split in ONNX Runtime. "
+        f"A run passes when the 95% paired-bootstrap interval of int8 − fp32 AUC lies above −{margin * 100:g} AUC "
+        "points (the suite's margin). Latency: batch 1, ONNX Runtime CPU, the model's cost profile; size: graph "
+        "and weights."))
+    cols = ["model", "regime", "fp32 ms", "int8 ms", "speed-up", "fp32 MB", "int8 MB", "AUC fp32", "AUC int8",
+            "int8 − fp32 (points)", "seeds passed"]
+    table = []
+    for r in rows:
+        if not r.get("int8_checked"):
+            continue
+        speed = r["onnx_ms"] / r["int8_onnx_ms"] if r.get("onnx_ms") and r.get("int8_onnx_ms") else None
+        table.append([r["model"], r["init"], _latency(r, "onnx_ms"), num(r["int8_onnx_ms"], ".2f"),
+                      num(speed, ".2f") + ("×" if speed else ""), num(r["onnx_bytes"] and r["onnx_bytes"] / 1e6, ".2f"),
+                      num(r["int8_bytes"] and r["int8_bytes"] / 1e6, ".2f"), num(r["auc_mean"]),
+                      num(r["int8_auc_mean"]), num(r["int8_auc_diff"] * 100, "+.2f"),
+                      f"{r['int8_passed']}/{r['int8_checked']}"])
+    sub.blocks.append(D.Table(cols, table, caption="fp32 and int8 side by side (AUC: mean over the checked seeds; "
+                              "'AUC fp32' is the PyTorch test AUC of the whole cell)", numeric=frozenset(cols[2:])))
+    return sub
 
 
 def _paired_section(data: ReportData, key: tuple[str, str], figs: Path, paired_csv: Path) -> D.Section:

@@ -14,7 +14,15 @@ from .metrics import (
     steps_to_target,
 )
 from .seeds import MIN_SEEDS, SeedEstimate, pool_seed_variance, seed_estimate
-from .verdicts import UNJUDGED, Judgement, Verdict, equivalence_verdict, family_level, judge
+from .verdicts import (
+    UNJUDGED,
+    Judgement,
+    Verdict,
+    equivalence_verdict,
+    family_level,
+    judge,
+    non_inferior,
+)
 
 __all__ = [
     "METRICS",
@@ -24,6 +32,7 @@ __all__ = [
     "SeedEstimate",
     "family_level",
     "judge",
+    "non_inferior",
     "pool_seed_variance",
     "seed_estimate",
     "BootstrapResult",
