@@ -30,12 +30,12 @@ def hand_store(path: Path, runs: list[dict], *, toml: str = 'name = "hand"\n[gri
                 'model = ["cbr_small"]\n[report]\nmargin = 0.01\ndelta = 0.02\n',
                 costs: list[dict] = ()) -> Path:
     """A store written by hand. Each run: model, init, seed, scores, targets (binary task),
-    optionally dataset, status ('done'/'failed'), error."""
+    optionally dataset, train_size and n_train (default "all", 140), status ('done'/'failed'), error."""
     with Store(path) as store:
         store.add_suite(toml.split('"')[1], toml, "hash-of-hand-suite")
         for i, r in enumerate(runs):
             spec = {"model": r["model"], "data": r.get("dataset", "synth-retina?n=400"), "init": r["init"],
-                    "seed": r.get("seed", 0), "train_size": "all", "kind": "train"}
+                    "seed": r.get("seed", 0), "train_size": r.get("train_size", "all"), "kind": "train"}
             rid = f"run{i:03d}"
             store.add_runs([{"run_id": rid, "spec": spec}], suite=toml.split('"')[1])
             if r.get("status") == "failed":
@@ -44,7 +44,7 @@ def hand_store(path: Path, runs: list[dict], *, toml: str = 'name = "hand"\n[gri
             ev = stats.evaluate(BINARY, r["scores"], r["targets"])
             ci = stats.bootstrap_ci(BINARY, r["scores"], r["targets"], n_boot=100, seed=0)
             summary = run_summary(model=spec["model"], data=spec["data"], init=spec["init"], seed=spec["seed"],
-                                  test_auc=ev["auc"], test_auc_ci=tuple(ci), test_auprc=ev["auprc"], test_acc=ev["acc"],
+                                  train_size=spec["train_size"], n_train=r.get("n_train", 140), test_auc=ev["auc"], test_auc_ci=tuple(ci), test_auprc=ev["auprc"], test_acc=ev["acc"],
                                   train_seconds=1.5, test_per_label_auc=ev["per_label_auc"])
             store.finish(rid, summary, predictions={"scores": r["scores"], "targets": r["targets"]})
         for c in costs:

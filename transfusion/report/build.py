@@ -22,6 +22,7 @@ from . import document as D
 from . import sections as S
 from .clinical import CALIBRATION_COLUMNS, OPERATING_COLUMNS, clinical_section
 from .data import PAIRED_COLUMNS, PARETO_COLUMNS, SEED_COLUMNS, ReportData, report_data
+from .efficiency import CROSSOVER_COLUMNS, efficiency_section
 from .robustness import CURVE_COLUMNS, ROBUST_COLUMNS, ROBUST_PAIRED_COLUMNS, robustness_section
 
 
@@ -192,6 +193,9 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
             n_boot=data.n_boot, **robust_csvs)
         if robust:
             doc.sections.append(robust)
+    if data.crossover:
+        csv = write_csv(tabs / "crossover.csv", CROSSOVER_COLUMNS, data.crossover)
+        doc.sections.append(efficiency_section(data.crossover, figs, csv, margin=data.margin))
     doc.sections.append(A.sources_section(data, tabs))
     doc.sections.append(A.paper_section(data, tabs))
     doc.sections += A.studies_sections(study_out, study_err)

@@ -43,6 +43,7 @@ from transfusion.transfer import parse_regime
 
 from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
+from .efficiency import crossover_rows
 from .paper import paper_table
 from .pareto import cheapest_within, front_borderline, pareto_front, recommendation_alternatives
 from .robustness import RobustnessRows, robustness_rows
@@ -131,6 +132,7 @@ class ReportData:
     sources: list[dict] = field(default_factory=list)
     clinical: ClinicalRows = field(default_factory=ClinicalRows)
     robustness: RobustnessRows = field(default_factory=RobustnessRows)
+    crossover: list[dict] = field(default_factory=list)
 
 
 def _check_options(margin: float, delta: float, n_boot: int) -> None:
@@ -189,12 +191,14 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
     clinical = clinical_rows(cells, preds, val_preds, sensitivity=opts.sensitivity, specificity=opts.specificity,
                              n_bins=opts.calibration_bins, n_boot=n_boot, level=level, seed=seed)
     robustness = robustness_rows(cells, preds, robust, margin=margin, n_boot=n_boot, level=level, seed=seed)
+    crossover = crossover_rows(train, margin=margin, n_boot=max(int(n_boot), 200), level=level, seed=seed)
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
                       _paper_rows(suite, summary), [_status_row(r) for r in runs if r["status"] == "failed"],
                       [_status_row(r) | {"error": ""} for r in runs if r["status"] in ("pending", "running")],
-                      costs, exports, per_label, paired_seeds, datasets, devices, sources, clinical, robustness)
+                      costs, exports, per_label, paired_seeds, datasets, devices, sources, clinical, robustness,
+                      crossover)
 
 
 def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:

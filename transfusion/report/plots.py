@@ -229,3 +229,31 @@ def severity_plot(series: dict[tuple[str, str], dict[str, list[tuple[int, float 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
     return path
+
+
+def efficiency_plot(curves: dict[str, list[tuple[float, float, float, int]]], crossover: float | None,
+                    low: float | None, high: float | None, path: str | Path, *, title: str) -> Path:
+    """Test AUC against training size (log axis), one line per regime (mean over seeds, ± SD as
+    error bars); the crossover as a vertical line and its interval shaded (to the right edge
+    when the interval is open). ``curves``: regime → [(images, mean AUC, SD, seeds)]."""
+    path = Path(path)
+    fig, ax = _figure(6.4, 4.0)
+    for i, (init, pts) in enumerate(curves.items()):
+        xs, ys, sd = (np.array([p[k] for p in pts], dtype=float) for k in range(3))
+        ax.errorbar(xs, ys, yerr=sd, marker=_MARKERS[i % len(_MARKERS)], ms=5, lw=1.2, capsize=3,
+                    color=f"C{i % 10}", label=plot_text(init))
+    xmax = max(p[0] for pts in curves.values() for p in pts)
+    if low is not None:
+        ax.axvspan(low, high if high is not None else xmax * 1.5, color="grey", alpha=0.15,
+                   label="crossover 95% interval")
+    if crossover is not None:
+        ax.axvline(crossover, color="black", ls="--", lw=1.0, label=f"crossover ≈ {crossover:.0f} images")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images (log scale)")
+    ax.set_ylabel("test AUC (mean over seeds, ± SD)")
+    ax.set_title(plot_text(title), fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
