@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _zoo import (
+    check_stage_outputs_in_forward_order,
+    check_stage_view_covers_every_tensor_once,
+    n_params,
+)
 
 from transfusion.models import (
     CBR_SPECS,
@@ -13,15 +18,10 @@ from transfusion.models import (
     list_models,
     min_input_px,
     model_config,
-    stage_of_keys,
     stages,
 )
 
 ALL = list_models()
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_registry_lists_the_zoo():
@@ -129,38 +129,12 @@ def test_forward_backward_every_parameter_gets_gradient(name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_stage_view_covers_every_tensor_once(name, build_model):
-    model = build_model(name, num_classes=3)
-    view = stages(model)
-    assert view[-1].name == "head"
-    assert len({s.name for s in view}) == len(view)
-    owner = stage_of_keys(model)  # raises if a key is in zero or two stages
-    assert set(owner) == set(model.state_dict())
-    # every stage owns at least one parameter, and the stage modules hold exactly those
-    for s in view:
-        keys = {k for k, st in owner.items() if st == s.name}
-        assert keys, s.name
-        assert sum(p.numel() for p in s.module.parameters()) == sum(
-            v.numel() for k, v in model.named_parameters() if k in keys
-        )
-    assert view[-1].out_channels == 3
+    check_stage_view_covers_every_tensor_once(build_model(name, num_classes=3), 3)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_stage_outputs_in_forward_order_with_declared_channels(name, build_model):
-    model = build_model(name, num_classes=3).eval()
-    view = stages(model)
-    seen: list[tuple[str, int]] = []
-    handles = [
-        s.output.register_forward_hook(lambda m, i, o, s=s: seen.append((s.name, o.shape[1])))
-        for s in view
-    ]
-    try:
-        with torch.no_grad():
-            model(torch.randn(1, 3, _res(name), _res(name)))
-    finally:
-        for h in handles:
-            h.remove()
-    assert seen == [(s.name, s.out_channels) for s in view]
+    check_stage_outputs_in_forward_order(build_model(name, num_classes=3), _res(name))
 
 
 def test_expected_stage_names(build_model):

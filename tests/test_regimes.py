@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import pytest
 import torch
+from _zoo import check_transfusion_exact
+from _zoo import fresh as _fresh
+from _zoo import source as _source
 
-from transfusion.models import create_model, stages
 from transfusion.transfer import (
     CHECKPOINT_FORMAT,
     SourceUnavailable,
@@ -19,29 +18,6 @@ from transfusion.transfer import (
     parse_regime,
     train_mode,
 )
-
-
-def _source(name: str, num_classes: int = 10, in_chans: int = 3, seed: int = 123) -> dict[str, torch.Tensor]:
-    """A 'pretrained' state dict: a differently seeded model with perturbed BN statistics."""
-    sd = copy.deepcopy(_built(name, num_classes, in_chans, seed)).state_dict()
-    g = torch.Generator().manual_seed(seed)
-    for v in sd.values():
-        if v.is_floating_point():
-            v.add_(0.3 * torch.randn(v.shape, generator=g) + 0.05)
-    return {k: v.clone() for k, v in sd.items()}
-
-
-@functools.cache
-def _built(name: str, num_classes: int, in_chans: int, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return create_model(name, num_classes=num_classes, in_chans=in_chans)
-
-
-def _fresh(name: str, num_classes: int = 2, in_chans: int = 3, seed: int = 0) -> torch.nn.Module:
-    """A freshly built model (deep copy of a cached build: building Inception is slow)."""
-    model = copy.deepcopy(_built(name, num_classes, in_chans, seed))
-    model.transfusion_name = name
-    return model
 
 
 def test_parse_regime_forms():
@@ -86,20 +62,7 @@ def test_transfer_with_matching_head_copies_head_too():
                                   "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf",
                                   "shufflenet_v2_x1_0", "convnext_tiny"])
 def test_transfusion_boundary_exact_for_every_k(name):
-    src = _source(name, num_classes=2)
-    model = _fresh(name)
-    fresh = {kk: v.clone() for kk, v in model.state_dict().items()}
-    for k in range(len(stages(model))):
-        model.load_state_dict(fresh)  # back to the default init
-        report = apply_init(model, f"transfusion:{k}", source=src)
-        view = stages(model)
-        copied_stages = {s.name for s in view[:k]}
-        for key, v in model.state_dict().items():
-            owner = next(s.name for s in view if s.owns(key))
-            if owner in copied_stages:
-                assert torch.equal(v, src[key]) and report.actions[key] == "copied", (k, key)
-            else:
-                assert torch.equal(v, fresh[key]) and report.actions[key] == "kept", (k, key)
+    check_transfusion_exact(name)
 
 
 def test_transfusion_zero_is_random_and_all_is_transfer():

@@ -7,7 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "torchvision", "onnx", "onnxruntime", "fvcore", "matplotlib", "sklearn", "pandas", "scipy")
+HEAVY = ("torch", "torchvision", "onnx", "onnxruntime", "fvcore", "matplotlib", "sklearn", "pandas", "scipy",
+         "timm", "huggingface_hub", "safetensors")  # timm: only for timm:NAME models
 
 
 def _modules_after(code: str) -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transfusion.cost import DEFAULT_REPEATS
-from transfusion.models import check_input_size, list_models, model_config
+from transfusion.models import check_input_size, is_timm_name, list_models, model_config
 
 from .common import UsageError
 
@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="model names ('all' = the whole zoo); see 'transfusion profile all'")
+                   help="model names ('all' = the whole zoo; timm:NAME = any timm model, with the timm extra)")
     p.add_argument("--res", type=int, default=None, metavar="PX",
                    help="input side in px (default: each model's design size, 224; Inception-v3 299)")
     p.add_argument("--batch", type=int, default=32, metavar="N",
@@ -92,8 +92,14 @@ def resolve_models(names: list[str]) -> list[str]:
     for name in names:
         expanded = known if name == "all" else [name]
         for item in expanded:
-            if item not in known:
-                raise UsageError(f"unknown model {item!r}; known models: {', '.join(known)} (or 'all')")
+            if is_timm_name(item):
+                try:
+                    model_config(item)  # timm missing, or a name timm does not know: its own message
+                except (ValueError, ImportError) as exc:
+                    raise UsageError(str(exc)) from None
+            elif item not in known:
+                raise UsageError(f"unknown model {item!r}; known models: {', '.join(known)} (or 'all', or "
+                                 "timm:NAME for any timm model)")
             if item not in out:
                 out.append(item)
     return out

@@ -60,7 +60,7 @@ from torch import Tensor, nn
 
 from transfusion.core.machine import device_label
 from transfusion.core.runtime import check_device, torch_threads
-from transfusion.models import check_input_size, create_model, list_models, model_config
+from transfusion.models import check_input_size, create_model, is_model, model_config
 
 from . import DEFAULT_REPEATS
 from .counts import count_flops_torch, count_macs, params, unwrap
@@ -324,7 +324,7 @@ def profile_models(
         except Exception as exc:  # recorded in the row, never dropped
             row = empty_row(
                 name,
-                res=res if res is not None else (model_config(name).default_res_px if name in list_models() else None),
+                res=res if res is not None else (model_config(name).default_res_px if is_model(name) else None),
                 batch=kwargs.get("batch", 32),
                 num_classes=kwargs.get("num_classes", 2),
                 in_chans=kwargs.get("in_chans", 3),

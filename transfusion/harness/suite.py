@@ -5,7 +5,7 @@ name = "quick"
 description = "..."
 [grid]                      # the product of these axes is the run grid
 dataset = ["synth-retina?n=2000&res=64"]
-model = ["cbr_small", "resnet50"]
+model = ["cbr_small", "resnet50"]   # built-in names, or any timm model as "timm:NAME"
 init = ["random", "transfer", "meanvar", "transfusion:2"]
 seed = [0]
 train_size = ["all"]        # or counts (5000) or fractions (0.1)
@@ -47,12 +47,13 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from transfusion.models import list_models
+from transfusion.models import is_timm_name, list_models, model_config
 from transfusion.train.spec import TrainConfig, parse_train_size
 from transfusion.transfer import parse_regime
 
@@ -209,7 +210,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
         raise p.fail("train.res", f"must be a positive integer (px), got {res!r}")
     exclude = [p.match_exclude(grid, e, res) for e in exclude]
-    weights, pre_data, pretrain, pretrain_per_model, pre_seed = p.source(doc.get("source", {}))
+    weights, pre_data, pretrain, pretrain_per_model, pre_seed = p.source(doc.get("source", {}), grid["model"])
     return Suite(
         name=name, description=str(doc.get("description", "")), grid=grid, exclude=exclude, train=train,
         res=res, source_weights=weights, pretrain_data=pre_data, pretrain=pretrain, pretrain_seed=pre_seed,
@@ -265,8 +266,14 @@ class _Parser:
                 raise self.fail(f"grid.{axis}", "is empty; the grid would have no runs")
         known = set(list_models())
         for m in grid["model"]:
-            if m not in known:
-                raise self.fail("grid.model", f"unknown model {m!r}; known: {', '.join(sorted(known))}")
+            if is_timm_name(m):
+                try:  # timm installed and knowing the name
+                    model_config(m)
+                except ValueError as exc:
+                    raise self.fail("grid.model", str(exc)) from None
+            elif m not in known:
+                raise self.fail("grid.model", f"unknown model {m!r}; known: {', '.join(sorted(known))} "
+                                              "(or any timm model as timm:NAME)")
         for r in grid["init"]:
             try:
                 parse_regime(r)
@@ -339,8 +346,10 @@ class _Parser:
             out[model] = self.train_config(f"{where}per_model.{model}.", opts, base)
         return out
 
-    def source(self, source_t: dict) -> tuple[str | None, str | None, TrainConfig, dict[str, TrainConfig], int]:
-        """(weights, pretraining dataset, pretraining options, per-model options, seed)."""
+    def source(self, source_t: dict, grid_models: Sequence[str] = ()) -> tuple[str | None, str | None, TrainConfig,
+                                                                             dict[str, TrainConfig], int]:
+        """(weights, pretraining dataset, pretraining options, per-model options, seed); per-model
+        tables may name any built-in model and the grid's ``timm:`` models."""
         self.keys("source.", source_t, _SOURCE_KEYS)
         weights, pre_data = source_t.get("weights"), source_t.get("dataset")
         if weights and weights != "imagenet" and not str(weights).startswith("file:"):
@@ -351,7 +360,8 @@ class _Parser:
             pre_data = self.expand_env(str(pre_data), "source.dataset")
         train_t = source_t.get("train", {})
         pretrain = self.train_config("source.train.", train_t, allowed=_OPTION_KEYS | {"per_model"})
-        per_model = self.per_model("source.train.", train_t, list_models(), "a known model")
+        models = list_models() + [m for m in grid_models if is_timm_name(m)]
+        per_model = self.per_model("source.train.", train_t, models, "a known model")
         seed = source_t.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise self.fail("source.seed", f"must be an integer, got {seed!r}")

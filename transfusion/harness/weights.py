@@ -1,5 +1,6 @@
-"""The pretrained weight files a grid's runs need — torchvision's ImageNet files and ``file:``
-checkpoints — checked all at once before any work, so that an offline run of a paper-style suite
+"""The pretrained weight files a grid's runs need — torchvision's ImageNet files, timm's
+pretrained weights in the Hugging Face cache (``timm:NAME`` models) and ``file:`` checkpoints —
+checked all at once before any work, so that an offline run of a paper-style suite
 does not pretrain and train everything else first and then fail each transfer run in turn."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from transfusion.models import is_timm_name
 from transfusion.train.spec import RunSpec
 from transfusion.transfer import parse_regime, source_arch
 
@@ -43,15 +45,14 @@ def weight_files(specs: Iterable[RunSpec]) -> list[WeightFile]:
     for (source, arch), n in uses.items():
         if source == "imagenet":
             # torchvision loads only for ImageNet sources (a dry run of the quick suite stays torch-free)
-            from transfusion.transfer.sources import imagenet_file
+            from transfusion.transfer.sources import imagenet_file, imagenet_missing
 
             try:
-                filename, path = imagenet_file(arch)
+                _, path = imagenet_file(arch)
             except ValueError as exc:  # an architecture without published weights
                 out.append(WeightFile(source, arch, Path(), n, str(exc)))
                 continue
-            out.append(WeightFile(source, arch, path, n, "" if path.is_file() else
-                                  f"ImageNet weights for {arch} ({filename}) are not in {path.parent}"))
+            out.append(WeightFile(source, arch, path, n, "" if path.is_file() else imagenet_missing(arch)))
         else:
             path = Path(source.removeprefix("file:")).expanduser()
             problem = "" if path.is_file() else (f"{path} is a folder, not a checkpoint file" if path.is_dir()
@@ -89,6 +90,8 @@ def check_weights(specs: Iterable[RunSpec], *, fetch: bool = False) -> list[Weig
         offline = " (TRANSFUSION_OFFLINE is set, so nothing is downloaded)" if not downloads_allowed() else ""
         raise SourceUnavailable(
             f"{len(problems)} weight file(s) the runs need are missing{offline}:\n  " + "\n  ".join(problems)
-            + "\nPlace ImageNet files in torchvision's cache (the folder named above; set TORCH_HOME to move it), "
-            "fix the file: paths in the suite's [source], or exclude the runs that need them")
+            + "\nPlace ImageNet files in torchvision's cache (the folder named above; set TORCH_HOME to move it)"
+            + (", timm's in the Hugging Face cache (HF_HOME)" if any(is_timm_name(f.arch) for f in files
+                                                                    if not f.present) else "")
+            + ", fix the file: paths in the suite's [source], or exclude the runs that need them")
     return files

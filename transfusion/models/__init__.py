@@ -6,7 +6,8 @@
 ['block1', 'block2', 'block3', 'block4', 'head']
 
 Names, configs and input-size checks come from the catalogue without importing torch; the CBR
-classes and the stage view load on first use.
+classes and the stage view load on first use. ``timm:NAME`` names any model of the optional timm
+(:mod:`.timm_models`; timm is imported only for those names).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from ._registry import (
     accepts_input,
     check_input_size,
     create_model,
+    is_model,
+    is_timm_name,
     list_models,
     min_input_px,
     model_config,
+    num_stages,
     probe_min_input_px,
+    probe_num_stages,
     register_builder,
     register_model,
 )
@@ -43,11 +48,15 @@ __all__ = [
     "cbr_param_count",
     "check_input_size",
     "create_model",
+    "is_model",
+    "is_timm_name",
     "list_models",
     "min_input_px",
     "model_config",
+    "num_stages",
     "accepts_input",
     "probe_min_input_px",
+    "probe_num_stages",
     "register_builder",
     "register_model",
     "stage_names",

@@ -5,6 +5,11 @@ Built-in models are declared in :mod:`.catalog` with the module that registers t
 ``list_models``, ``model_config`` and ``check_input_size`` answer from the catalogue (so suite
 validation and ``--dry-run`` never load torch), and ``create_model`` imports the builder's module
 on first use. :func:`register_model` adds a model of your own (config and builder at once).
+
+Names ``timm:NAME`` (any model of the optional package timm, see :mod:`.timm_models`) are resolved
+on demand: their config comes from timm's ``pretrained_cfg`` and their builder is
+``timm.create_model``; timm is imported only for those names, and :func:`list_models` keeps
+listing the built-in models only.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ class ModelConfig:
     ``first_conv`` / ``classifier`` name those modules; ``min_input_px`` is the smallest
     square input side the model accepts and ``num_stages`` the length of its stage view (head
     included) — both declared for the built-in models (tests check them against the built
-    models) and found by building the model when ``None``.
+    models) and found by building the model when ``None``; ``fixed_input_px`` is set for a model
+    that takes only one input side (a timm ViT built for 224 px).
     """
 
     name: str
@@ -37,12 +43,26 @@ class ModelConfig:
     classifier: str = "fc"
     min_input_px: int | None = None
     num_stages: int | None = None
+    fixed_input_px: int | None = None
 
 
 Builder = Callable[..., Any]  # fn(*, num_classes, in_chans, **kwargs) -> nn.Module
 _BUILDERS: dict[str, Builder] = {}
 _CONFIGS: dict[str, ModelConfig] = {}
 _PROVIDERS: dict[str, str] = {}  # declared name -> module that registers its builder
+
+#: prefix of the names resolved through timm (``timm:mobilenetv3_small_100``)
+TIMM_PREFIX = "timm:"
+
+
+def is_timm_name(name: object) -> bool:
+    """Whether ``name`` is a ``timm:NAME`` model name (resolved through the optional timm)."""
+    return isinstance(name, str) and name.startswith(TIMM_PREFIX)
+
+
+def _timm() -> Any:
+    """:mod:`.timm_models`, imported on the first ``timm:`` name."""
+    return importlib.import_module("transfusion.models.timm_models")
 
 
 def declare_models(module: str, configs: Iterable[ModelConfig]) -> None:
@@ -84,22 +104,42 @@ def register_model(config: ModelConfig) -> Callable[[Builder], Builder]:
 
 
 def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
+    """Names of all registered models, sorted (``timm:NAME`` models are not listed: any of timm's
+    models can be named that way)."""
     return sorted(_CONFIGS)
 
 
 def _check_name(name: str) -> None:
+    if is_timm_name(name):
+        _timm().timm_config(name)  # a ValueError for a missing timm or a name timm does not know
+        return
     if name not in _CONFIGS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())} "
+                         f"(or any timm model as timm:NAME)")
+
+
+def is_model(name: str) -> bool:
+    """Whether ``name`` names a model :func:`create_model` can build (for ``timm:NAME``: timm is
+    installed and knows NAME)."""
+    try:
+        _check_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def model_config(name: str) -> ModelConfig:
-    """The :class:`ModelConfig` of a registered model."""
+    """The :class:`ModelConfig` of a registered model, or of ``timm:NAME`` (from timm's
+    ``pretrained_cfg``; raises ``ValueError`` when timm is missing or does not know NAME)."""
+    if is_timm_name(name):
+        return _timm().timm_config(name)
     _check_name(name)
     return _CONFIGS[name]
 
 
 def _builder(name: str) -> Builder:
+    if is_timm_name(name):
+        return _timm().timm_builder(name)
     _check_name(name)
     if name not in _BUILDERS:
         importlib.import_module(_PROVIDERS[name])  # registers the builder
@@ -141,7 +181,7 @@ def accepts_input(name: str, res: int, in_chans: int = 3) -> bool:
     with torch.device("meta"):
         try:
             model(torch.empty(1, in_chans, res, res))
-        except RuntimeError:
+        except (RuntimeError, AssertionError):  # shape errors; timm asserts on a fixed input size
             return False
     return True
 
@@ -169,8 +209,39 @@ def min_input_px(name: str, in_chans: int = 3) -> int:
     return declared if declared is not None else probe_min_input_px(name, in_chans)
 
 
+@cache
+def probe_num_stages(name: str) -> int:
+    """Length of the built model's stage view (head included), built on the meta device (no
+    memory, no arithmetic): for a model that does not declare ``num_stages``."""
+    import torch
+
+    from .stage_view import stages
+
+    try:
+        with torch.device("meta"):
+            model = create_model(name, num_classes=2)
+    except NotImplementedError:  # a builder that computes with tensors: build for real
+        model = create_model(name, num_classes=2)
+    try:
+        return len(stages(model))
+    except TypeError as exc:  # no stage view: no regime can be applied, not even random
+        raise ValueError(f"model {name!r} cannot be used here: {exc}") from None
+
+
+def num_stages(name: str) -> int:
+    """Length of the model's stage view, head included: declared, or counted on the built model."""
+    declared = model_config(name).num_stages
+    return declared if declared is not None else probe_num_stages(name)
+
+
 def check_input_size(name: str, res_px: int, in_chans: int = 3) -> None:
     """Raise ``ValueError`` if ``name`` cannot take ``res_px`` × ``res_px`` inputs; no compute."""
+    fixed = model_config(name).fixed_input_px
+    if fixed is not None and int(res_px) != fixed:
+        raise ValueError(
+            f"model {name!r} takes only {fixed} px inputs, got {res_px} px; use a resolution (--res, or the "
+            f"dataset's res=) of {fixed} px"
+        )
     need = min_input_px(name, in_chans)
     if int(res_px) < need:
         raise ValueError(

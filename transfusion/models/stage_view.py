@@ -22,10 +22,26 @@ Groupings:
 - RegNet: ``stem``, ``stage1`` … ``stage4`` (trunk blocks 1–4), ``head`` (avgpool + fc).
 - ShuffleNetV2: ``stem`` (conv1, maxpool), ``stage1`` … ``stage3`` (stage2–4, the last with
   conv5), ``head`` (fc; the global pooling is functional).
+- timm models (``timm:NAME``): read from timm's own feature metadata, ``model.feature_info`` (one
+  entry per feature point: ``module``, ``num_chs``, ``reduction``), never from a table per model.
+  The modules are taken in registration order (timm's own feature extraction relies on it), split
+  just finely enough that every feature module and the classifier are units of their own. One
+  stage ends at each feature point: ``stem`` (everything up to and including the first feature
+  module), then ``stage1`` …; ``head`` is the classifier (``pretrained_cfg['classifier']``) with
+  the parameter-free pooling, flatten, dropout and identity modules just before it. What lies
+  between the last feature point and the head (EfficientNet's ``conv_head``/``bn2``,
+  MobileNetV3's ``conv_head`` and its activation, ConvNeXt's ``head.norm``, a ViT's final
+  ``norm``) belongs to the last stage, so that ``transfer`` with a new class count keeps every
+  pretrained tensor but the classifier's, as timm's own fine-tuning does. A stage without
+  parameters joins the next one. Tensors registered directly on a module that is split (a ViT's
+  ``cls_token``, ``pos_embed``) come first in that module's order. Examples: timm's ResNets give
+  stem (conv1, bn1, act1), stage1 (maxpool, layer1) … stage4, head (global_pool, fc);
+  EfficientNet-B0 the torchvision grouping (stem = conv_stem, bn1, blocks.0).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torchvision.models as tvm
@@ -160,11 +176,148 @@ def _cbr_stages(m: CBR) -> list[Stage]:
     return out
 
 
+class _Tensors(nn.Module):
+    """Parameters and buffers registered directly on a module the timm view splits (a ViT's
+    ``cls_token``), held by reference so that a stage's module holds them."""
+
+    def __init__(self, items: list[tuple[str, object, bool]]) -> None:
+        super().__init__()
+        for key, t, persistent in items:
+            safe = key.replace(".", "__")
+            if isinstance(t, nn.Parameter):
+                self.register_parameter(safe, t)
+            else:
+                self.register_buffer(safe, t, persistent=persistent)
+
+
+def _is_timm(model: nn.Module) -> bool:
+    return type(model).__module__.split(".")[0] == "timm" and hasattr(model, "feature_info")
+
+
+def _timm_units(model: nn.Module, boundaries: list[str]) -> list[tuple[str, nn.Module | None, object]]:
+    """The model as ordered units ``(qualified name, module, None)`` or ``(qualified name, None,
+    (tensor, persistent))``: each child in registration order, split into its own children where
+    it holds a boundary deeper down; the tensors registered on a split module come first."""
+    out: list[tuple[str, nn.Module | None, object]] = []
+
+    def walk(mod: nn.Module, prefix: str) -> None:
+        for n, t in [*mod._parameters.items(), *mod._buffers.items()]:
+            if t is not None:
+                out.append((prefix + n, None, (t, n not in mod._non_persistent_buffers_set)))
+        for cname, child in mod._modules.items():
+            if child is None:
+                continue
+            path = prefix + cname
+            if any(b.startswith(path + ".") for b in boundaries):
+                walk(child, path + ".")
+            else:
+                out.append((path, child, None))
+
+    walk(model, "")
+    return out
+
+
+def _has_params(units: list[tuple[str, nn.Module | None, object]]) -> bool:
+    return any(
+        isinstance(t[0], nn.Parameter) if mod is None else any(True for _ in mod.parameters())
+        for _, mod, t in units
+    )
+
+
+def _units_stage(name: str, units: list[tuple[str, nn.Module | None, object]], out_channels: int) -> Stage:
+    mods: list[nn.Module] = []
+    loose = [(key, t[0], t[1]) for key, mod, t in units if mod is None]
+    if loose:
+        mods.append(_Tensors(loose))
+    mods += [mod for _, mod, _ in units if mod is not None]
+    module = mods[0] if len(mods) == 1 else nn.Sequential(*mods)
+    output = next(mod for _, mod, _ in reversed(units) if mod is not None)
+    return Stage(name, module, int(out_channels), tuple(key for key, _, _ in units), output)
+
+
+def _head_like(unit: tuple[str, nn.Module | None, object]) -> bool:
+    """A parameter-free pooling, flatten, dropout or identity module (an activation is not: it
+    finishes the layer before it)."""
+    _, mod, _ = unit
+    return (mod is not None and not any(True for _ in mod.parameters())
+            and re.search(r"Pool|Flatten|Drop|Identity", type(mod).__name__) is not None)
+
+
+def _in_width(module: nn.Module) -> int | None:
+    for attr in ("in_features", "in_channels"):
+        if isinstance(getattr(module, attr, None), int):
+            return int(getattr(module, attr))
+    return None
+
+
+def _timm_stages(m: nn.Module) -> list[Stage]:
+    """A timm model's stages from its ``feature_info`` (see the module docstring)."""
+    what = f"no stage view for timm's {type(m).__name__}"
+    info = getattr(m.feature_info, "info", m.feature_info)  # a list of dicts (or timm's FeatureInfo)
+    points = [(str(d["module"]), int(d["num_chs"])) for d in info]
+    if not points:
+        raise TypeError(f"{what}: its feature_info is empty")
+    cfg = getattr(m, "pretrained_cfg", None) or {}
+    names = cfg.get("classifier") if isinstance(cfg, dict) else getattr(cfg, "classifier", None)
+    names = [names] if isinstance(names, str) else list(names or [])
+    modules = dict(m.named_modules())
+    classifiers = [n for n in names if n in modules]
+    if not classifiers and hasattr(m, "get_classifier"):
+        head = m.get_classifier()
+        classifiers = [n for n, mod in modules.items() if mod is head and n][:1]
+    units = _timm_units(m, [p for p, _ in points] + classifiers)
+    index = {key: i for i, (key, mod, _) in enumerate(units) if mod is not None}
+    missing = [p for p, _ in points if p not in index]
+    if missing:
+        raise TypeError(f"{what}: feature module(s) {missing} are not modules of the model")
+    ends = [index[p] for p, _ in points]
+    if any(b <= a for a, b in zip(ends, ends[1:])):
+        raise TypeError(f"{what}: its feature modules are not in registration order ({[p for p, _ in points]})")
+    last = ends[-1]
+    head_start = min((index[c] for c in classifiers), default=last + 1)
+    if head_start <= last:
+        raise TypeError(f"{what}: its classifier {classifiers} comes before its last feature module {points[-1][0]}")
+    while head_start - 1 > last and _head_like(units[head_start - 1]):
+        head_start -= 1  # the pooling, flatten, dropout, identity just before the classifier
+    head = units[head_start:]
+    if not head or not _has_params(head):
+        raise TypeError(f"{what}: nothing with parameters after its last feature module {points[-1][0]}")
+    # one segment per feature point; what lies between the last one and the head joins the last
+    segments, start = [], 0
+    for (_, chs), end in zip(points, ends):
+        segments.append((units[start:end + 1], chs))
+        start = end + 1
+    tail = units[start:head_start]
+    if _has_params(tail):
+        width = next((_in_width(modules[c]) for c in classifiers if _in_width(modules[c])), None)
+        segments[-1] = (segments[-1][0] + tail, width or getattr(m, "num_features", segments[-1][1]))
+    else:
+        segments[-1] = (segments[-1][0] + tail, segments[-1][1])
+    merged: list[tuple[list, int]] = []
+    pending: list = []
+    for seg, chs in segments:  # a stage without parameters joins the next one
+        pending = pending + seg
+        if _has_params(pending):
+            merged.append((pending, chs))
+            pending = []
+    if pending:
+        if not merged:
+            raise TypeError(f"{what}: no parameters before its head")
+        merged[-1] = (merged[-1][0] + pending, merged[-1][1])
+    out = [_units_stage("stem" if j == 0 else f"stage{j}", seg, chs) for j, (seg, chs) in enumerate(merged)]
+    classes = getattr(m, "num_classes", None) or next(
+        (getattr(modules[c], "out_features", None) or getattr(modules[c], "out_channels", None) for c in classifiers), 0)
+    out.append(_units_stage("head", head, int(classes)))
+    return out
+
+
 def stages(model: nn.Module) -> list[Stage]:
     """The model's stages in forward order, ending with ``head``.
 
     Raises ``TypeError`` for a model outside the zoo.
     """
+    if _is_timm(model):
+        return _timm_stages(model)
     if isinstance(model, CBR):
         return _cbr_stages(model)
     if isinstance(model, tvm.ResNet):

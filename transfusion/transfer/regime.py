@@ -60,10 +60,10 @@ def validate(model_name: str, regime: str | Regime, num_stages: int | None = Non
     r = parse_regime(str(regime))
     if num_stages is None:
         num_stages = model_config(model_name).num_stages
-    if num_stages is None:  # a model registered without its stage count: build it to count
-        from transfusion.models import create_model, stages
+    if num_stages is None:  # a model registered without its stage count (timm:NAME): build it to count
+        from transfusion.models import num_stages as count_stages
 
-        num_stages = len(stages(create_model(model_name, num_classes=2)))
+        num_stages = count_stages(model_name)
     body = num_stages - 1
     if r.k is not None and not 0 <= r.k <= body:
         raise ValueError(f"{r}: K must be between 0 and {body} for {model_name} (stages before the head)")

@@ -1,4 +1,5 @@
-"""Weight sources: torchvision ImageNet weights, checkpoint files, pretraining runs.
+"""Weight sources: torchvision ImageNet weights (timm's pretrained weights for ``timm:NAME``
+models, from the Hugging Face cache: :mod:`.timm_weights`), checkpoint files, pretraining runs.
 
 A source is resolved to a :class:`SourceWeights` — a state dict (name → tensor) for one
 architecture, plus the input normalisation it was trained with. Every load uses
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from transfusion.models import model_config
+from transfusion.models import is_timm_name, model_config
 
 from .checkpoint import is_checkpoint, read_file
 
@@ -43,7 +44,15 @@ class SourceWeights:
 
 
 def imagenet_file(arch: str) -> tuple[str, Path]:
-    """The torchvision weights file name for ``arch`` and where torchvision caches it."""
+    """The torchvision weights file name for ``arch`` and where torchvision caches it.
+
+    For ``timm:NAME``: the hub repository and file names, and the cached file when it is on this
+    machine, else the repository's folder in the Hugging Face cache (not a file)."""
+    if is_timm_name(arch):
+        from .timm_weights import timm_weights
+
+        w = timm_weights(arch)
+        return w.label, w.path or w.folder
     enum_name = model_config(arch).imagenet_weights
     if enum_name is None:
         raise ValueError(
@@ -58,6 +67,16 @@ def imagenet_file(arch: str) -> tuple[str, Path]:
     return filename, Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def imagenet_missing(arch: str) -> str:
+    """Why ``arch``'s ImageNet file is not usable here: which file, where it must go."""
+    if is_timm_name(arch):
+        from .timm_weights import timm_weights
+
+        return timm_weights(arch).missing()
+    filename, path = imagenet_file(arch)
+    return f"ImageNet weights for {arch} ({filename}) are not in {path.parent}"
+
+
 def downloads_allowed() -> bool:
     """False when the environment sets ``TRANSFUSION_OFFLINE`` to 1/true/yes."""
     return os.environ.get("TRANSFUSION_OFFLINE", "").lower() not in ("1", "true", "yes")
@@ -70,10 +89,25 @@ def load_imagenet(arch: str, *, allow_download: bool | None = None) -> SourceWei
     ``allow_download`` is False (default: False when the environment sets
     ``TRANSFUSION_OFFLINE=1``). Never falls back to random weights: a missing file raises
     :class:`SourceUnavailable` naming the file and the folder to put it in.
+
+    ``timm:NAME``: timm's pretrained weights (the default tag, or NAME's ``.tag``) from the
+    Hugging Face cache, with the normalisation of timm's ``pretrained_cfg``.
     """
-    filename, path = imagenet_file(arch)
     if allow_download is None:
         allow_download = downloads_allowed()
+    if is_timm_name(arch):
+        from .timm_weights import load_timm_weights
+
+        state, mean, std, where = load_timm_weights(arch, allow_download=allow_download)
+        return SourceWeights(
+            state_dict=state,
+            arch=arch,
+            origin=f"imagenet:{model_config(arch).imagenet_weights}",
+            mean=mean or IMAGENET_MEAN,
+            std=std or IMAGENET_STD,
+            meta={"file": str(where.path)},
+        )
+    filename, path = imagenet_file(arch)
     import torchvision.models as tvm
 
     weights = tvm.get_weight(model_config(arch).imagenet_weights)
