@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
-from transfusion.data import canonical_spec, list_dataset_kinds, parse_spec
+from transfusion.data import canonical_spec, list_dataset_kinds, load_dataset, parse_spec
 
 
 def test_kinds_listed():
@@ -71,3 +72,33 @@ def test_bad_specs(spec, needle):
     with pytest.raises(ValueError, match=None) as info:
         parse_spec(spec)
     assert needle in str(info.value)
+
+
+def test_resize_protocol_is_part_of_the_spec_and_the_run_id(tmp_path):
+    from transfusion.report.sections import short
+    from transfusion.train import RunSpec
+    from transfusion.train.spec import normalise_spec
+
+    native, up = "synth-retina?n=40&res=48", "synth-retina?n=40&res=48&resize=from:16"
+    assert canonical_spec(native + "&resize=native") == canonical_spec(native)  # the default: ids unchanged
+    assert canonical_spec(up).endswith("&resize=from:16&seed=0&target=referable&test=0.15&val=0.15")
+    ids = {normalise_spec(RunSpec("cbr_small", d)).run_id for d in (native, up, native + "&resize=native")}
+    assert len(ids) == 2
+    a, b = (np.asarray(load_dataset(d, cache_dir=tmp_path)["train"].images, np.float64) for d in (native, up))
+    assert a.shape == b.shape and np.abs(a - b).mean() > 1  # the detail finer than 16 px is gone
+    # the same as taking the native images down to 16 px and back up
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(a[:4]).float()
+    again = F.interpolate(F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True), size=(48, 48),
+                          mode="bilinear").round().clamp(0, 255).numpy()
+    assert np.array_equal(again, b[:4])
+    assert short(canonical_spec(up)) == "synth-retina (from 16 px)" and short(canonical_spec(native)) == "synth-retina"
+    with pytest.raises(ValueError, match="resize=from:48 upsamples from 48 px .* below res=48 px"):
+        canonical_spec(native + "&resize=from:48")
+    with pytest.raises(ValueError, match="expected native or from:PX"):
+        canonical_spec(native + "&resize=16")
+    # a resolution given apart from the spec (a suite's res, --res) is checked too
+    with pytest.raises(ValueError, match="below res=12 px"):
+        canonical_spec(up, res=12)

@@ -84,6 +84,13 @@ class SplitWriter:
             t, m, i = self._labels[split]
             self._labels[split] = (t[keep], None if m is None else m[keep], None if i is None else i[keep])
 
+    def transform_images(self, fn: Any, chunk: int = 256) -> None:
+        """Replace every split's images by ``fn(images)`` (uint8 (n, C, H, W) in, the same shape
+        out), ``chunk`` images at a time."""
+        for arr in self._images.values():
+            for i in range(0, len(arr), chunk):
+                arr[i:i + chunk] = fn(np.asarray(arr[i:i + chunk]))
+
     def finish(self, meta: dict[str, Any]) -> None:
         """Flush every array and write ``meta.json`` (the completion marker)."""
         for split, arr in self._images.items():

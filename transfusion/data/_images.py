@@ -122,3 +122,16 @@ def decode_into(
             results = list(pool.map(one, range(n), chunksize=32))
     problems.extend(r for r in results if r)
     return ok, problems
+
+
+def resample_through(images: np.ndarray, px: int) -> np.ndarray:
+    """uint8 images (N, C, H, W) taken down to ``px`` × ``px`` (bilinear with antialiasing: an
+    area-like low-pass) and back up to H × W (bilinear): what upsampling a ``px``-pixel image to
+    the model's resolution gives — the detail finer than ``px`` is gone."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).float()
+    small = F.interpolate(x, size=(px, px), mode="bilinear", antialias=True, align_corners=False)
+    big = F.interpolate(small, size=tuple(images.shape[2:]), mode="bilinear", align_corners=False)
+    return big.round().clamp(0, 255).to(torch.uint8).numpy()

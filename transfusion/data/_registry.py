@@ -16,6 +16,24 @@ from .base import ArraySplit, Dataset, TaskSpec
 
 RES_OPTION = Option(int, None, "image side in px (the cache is keyed by it)", lo=4, hi=4096)
 SEED_OPTION = Option(int, 0, "seed for generation (synthetic) or for carving splits (real data)", lo=0)
+RESIZE_OPTION = Option(str, None, "how the pixels were made: native (decoded or generated at res; the default) or "
+                       "from:PX (made at res, taken down to PX px, then up to res again: what MedMNIST's 224-px "
+                       "images upsampled from 28 px are)")
+
+
+def parse_resize(raw: Any, res: int | None, spec: str) -> int | None:
+    """The ``resize`` option: ``None`` for ``native``, else the PX of ``from:PX`` (4 <= PX < res)."""
+    text = str(raw).strip().lower()
+    if text in ("", "native"):
+        return None
+    px = text.removeprefix("from:")
+    if px == text or not px.isdigit() or int(px) < 4:
+        raise ValueError(f"dataset spec {spec!r}: option resize={raw!r}: expected native or from:PX "
+                         "(PX a whole number of pixels >= 4, e.g. from:28)")
+    if res is not None and int(px) >= int(res):
+        raise ValueError(f"dataset spec {spec!r}: resize=from:{px} upsamples from {px} px to the resolution, so it "
+                         f"must be below res={res} px; use a larger res or a smaller PX")
+    return int(px)
 
 
 @dataclass
@@ -89,12 +107,17 @@ def parse_spec(spec: str, *, res: int | None = None, seed: int | None = None) ->
         raise ValueError(f"dataset spec {spec!r}: {name!r} takes no path (use {name}?key=value)")
     if kind.target != "none" and not target:
         raise ValueError(f"dataset spec {spec!r}: {name!r} needs a path, e.g. {kind.example or name + ':/path'}")
+    resize = raw.pop("resize", None)
     options = parse_options(name, kind.options, raw, spec)
     if res is not None:
         options["res"] = RES_OPTION.parse("res", res, name)
     if seed is not None and "seed" not in raw:
         options["seed"] = SEED_OPTION.parse("seed", seed, name)
-    return kind.finalize(ParsedSpec(name, target, options))
+    parsed = kind.finalize(ParsedSpec(name, target, options))
+    px = None if resize is None else parse_resize(resize, parsed.options.get("res"), spec)
+    if px is not None:  # native is the default and stays out of the canonical form (and the run ids)
+        parsed.options["resize"] = f"from:{px}"
+    return parsed
 
 
 def canonical_spec(spec: str, *, res: int | None = None, seed: int | None = None) -> str:
@@ -123,7 +146,8 @@ def load_dataset(
 ) -> Dataset:
     """Load (building once, then from the uint8 cache) the dataset named by ``spec``.
 
-    ``spec`` is ``KIND[:PATH][?key=value&...]`` (see ``docs/data.md``); ``res`` (px) overrides
+    ``spec`` is ``KIND[:PATH][?key=value&...]`` (see ``docs/data.md``; every kind also takes
+    ``resize=from:PX``, see :data:`RESIZE_OPTION`); ``res`` (px) overrides
     the spec's ``res``; ``seed`` is the spec's ``seed`` unless the spec sets one (generation
     seed for synthetic tasks, split seed for real data). Images come back as read-only uint8
     memmaps (N, C, res, res). ``dataset.info["spec"]`` holds the canonical spec.
@@ -139,6 +163,10 @@ def load_dataset(
 
         def build(writer: _cache.SplitWriter) -> dict:
             result = kind.build(parsed, writer)
+            if parsed.options.get("resize"):
+                from ._images import resample_through
+
+                writer.transform_images(lambda x: resample_through(x, int(parsed.options["resize"][5:])))
             info = {"spec": canonical, **result.info, "problems": list(result.problems)}
             return {
                 "name": _display_name(parsed, kind),

@@ -22,8 +22,10 @@ VERDICTS = ("equivalent", "better", "worse", "inconclusive")
 
 
 def short(dataset: str) -> str:
-    """A dataset spec without its options (``synth-retina``)."""
-    return dataset.split("?")[0]
+    """A dataset spec without its options (``synth-retina``), but with how its pixels were made
+    when they were not made at the resolution: ``medmnist:pathmnist (from 28 px)``."""
+    m = re.search(r"[?&]resize=from:(\d+)", dataset)
+    return dataset.split("?")[0] + (f" (from {m.group(1)} px)" if m else "")
 
 
 def slug(text: str) -> str:
