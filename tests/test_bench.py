@@ -404,3 +404,24 @@ def test_run_table_sets_workers_and_threads():
         parse_suite(TINY() + "\n[run]\nworkers = 0\n")
     with pytest.raises(SuiteError, match=r"run.cores: unknown key"):
         parse_suite(TINY() + "\n[run]\ncores = 2\n")
+
+
+def test_res_and_resize_grid_axes():
+    from transfusion.report.sections import dataset_label
+
+    body = ('name = "r"\n[grid]\ndataset = ["synth-retina?n=200"]\nmodel = ["cbr_small"]\nres = [32, 64]\n'
+            'resize = ["native", "from:16"]\nexclude = [{ res = 32, resize = "from:16" }]\n')
+    runs = expand(parse_suite(body, origin="r.toml")).runs
+    assert [(s.res_px, "resize=from:16" in s.data) for s in runs] == [(32, False), (64, False), (64, True)]
+    assert len({s.run_id for s in runs}) == 3
+    datasets = [s.data for s in runs]
+    assert [dataset_label(d, datasets) for d in datasets] == [
+        "synth-retina @ 32 px", "synth-retina @ 64 px", "synth-retina (from 16 px)"]  # unique: no res needed
+    with pytest.raises(ValueError, match="resize=from:40 upsamples from 40 px .* below res=32 px"):
+        expand(parse_suite(body.replace("from:16", "from:40").split("exclude")[0], origin="r.toml"))
+    for bad, message in [("res = [32]\n[train]\nres = 48\n", "grid.res: is given and so is \\[train\\] res"),
+                         ('resize = ["up"]\n', "grid.resize: .*expected native or from:PX"),
+                         ("res = [2]\n", "grid.res: resolutions are whole numbers of px >= 4, got 2")]:
+        with pytest.raises(SuiteError, match=message):
+            parse_suite('name = "r"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n' + bad,
+                        origin="r.toml")

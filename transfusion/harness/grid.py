@@ -55,8 +55,12 @@ def expand(suite: Suite) -> Grid:
                              f"exclude the pair ({{ model = \"{combo['model']}\", init = \"{combo['init']}\" }}) "
                              "or change the grid") from None
         source, dep = _source_of(suite, combo, pretrain)
+        try:
+            data = canonical_spec(_with_resize(combo["dataset"], combo["resize"]), res=combo["res"] or suite.res)
+        except ValueError as exc:
+            raise ValueError(f"{suite.origin}: grid: {exc}") from None
         spec = normalise_spec(RunSpec(
-            model=combo["model"], data=canonical_spec(combo["dataset"], res=suite.res), init=combo["init"],
+            model=combo["model"], data=data, init=combo["init"],
             source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"])))
         if spec.res_px is not None:
             try:
@@ -74,6 +78,13 @@ def expand(suite: Suite) -> Grid:
     for data in {s.data for s in (*runs, *pretrain.values())}:
         _check_data_path(data, suite.origin)
     return Grid(list(pretrain.values()), runs, depends)
+
+
+def _with_resize(dataset: str, resize: str) -> str:
+    """The dataset spec with the grid's resolution protocol added (``native`` adds nothing)."""
+    if resize == "native":
+        return dataset
+    return dataset + ("&" if "?" in dataset else "?") + f"resize={resize}"
 
 
 def _source_of(suite: Suite, combo: dict, pretrain: dict[str, RunSpec]) -> tuple[str | None, str | None]:

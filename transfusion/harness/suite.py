@@ -62,13 +62,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-GRID_AXES = ("dataset", "model", "init", "seed", "train_size")
+GRID_AXES = ("dataset", "model", "init", "seed", "train_size", "res", "resize")
 _TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run", "robustness"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _OPTION_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
 _SOURCE_KEYS = {"weights", "dataset", "train", "seed"}
-_GRID_DEFAULTS = {"seed": [0], "train_size": ["all"], "init": ["random"]}
+_GRID_DEFAULTS = {"seed": [0], "train_size": ["all"], "init": ["random"], "res": [None], "resize": ["native"]}
 
 
 class SuiteError(ValueError):
@@ -209,6 +209,8 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
     res = train_t.get("res")
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
         raise p.fail("train.res", f"must be a positive integer (px), got {res!r}")
+    if res is not None and grid["res"] != [None]:
+        raise p.fail("grid.res", "is given and so is [train] res; keep one (the grid's makes res an axis)")
     exclude = [p.match_exclude(grid, e, res) for e in exclude]
     weights, pre_data, pretrain, pretrain_per_model, pre_seed = p.source(doc.get("source", {}), grid["model"])
     return Suite(
@@ -287,6 +289,16 @@ class _Parser:
         except ValueError as exc:
             raise self.fail("grid.train_size", str(exc)) from None
         grid["dataset"] = [self.expand_env(str(d), "grid.dataset") for d in grid["dataset"]]
+        for r in grid["res"]:
+            if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 4):
+                raise self.fail("grid.res", f"resolutions are whole numbers of px >= 4, got {r!r}")
+        from transfusion.data._registry import parse_resize
+
+        for r in grid["resize"]:
+            try:
+                parse_resize(r, None, f"grid.resize {r!r}")
+            except ValueError as exc:
+                raise self.fail("grid.resize", str(exc)) from None
         exclude = grid_t.get("exclude", [])
         if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
             raise self.fail("grid.exclude", "must be a list of tables such as { model = \"resnet50\", init = \"gabor\" }")

@@ -183,7 +183,7 @@ def _document(data: ReportData, out: Path, figs: Path, tabs: Path, study_out: li
     doc.sections.append(S.glance(data))
     for data_key in data.datasets:
         doc.sections += S.dataset_sections(data, data_key, figs, summary_csv, paired_csv, pareto_csv)
-        title = f"{S.short(data_key[0])} (train size {data_key[1]})"
+        title = f"{S.dataset_label(data_key[0], [d for d, _ in data.datasets])} (train size {data_key[1]})"
         doc.sections.append(clinical_section(data.clinical, data_key, title,
                                              figs / f"{S.slug(data_key[0] + data_key[1])}-reliability.png",
                                              margin=data.margin, calibration_csv=calibration_csv,

@@ -28,6 +28,17 @@ def short(dataset: str) -> str:
     return dataset.split("?")[0] + (f" (from {m.group(1)} px)" if m else "")
 
 
+def dataset_label(dataset: str, datasets: list[str]) -> str:
+    """:func:`short`, with the resolution added where several of ``datasets`` share the short
+    name (a grid with a ``res`` axis): ``synth-retina @ 64 px``."""
+    base = short(dataset)
+    if sum(short(d) == base for d in dict.fromkeys(datasets)) > 1:
+        m = re.search(r"[?&]res=(\d+)", dataset)
+        if m:
+            return f"{base} @ {m.group(1)} px"
+    return base
+
+
 def slug(text: str) -> str:
     """A file-name-safe, unique stem for ``text``."""
     s = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "x"
@@ -154,9 +165,10 @@ def _latency(row: dict, key: str) -> str:
 def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary_csv: Path, paired_csv: Path,
                       pareto_csv: Path) -> list[D.Section]:
     dataset, size = key
+    name = dataset_label(dataset, [d for d, _ in data.datasets])
     rows = [r for r in data.summary if (r["dataset"], r["train_size"]) == key]
     task = next((r["task"] for r in rows if r["task"]), "unknown")
-    sec = D.Section(f"{short(dataset)} · train size {size}")
+    sec = D.Section(f"{name} · train size {size}")
     sec.blocks.append(D.Para(f"dataset {dataset}; task {task}; "
                              f"{len({r['model'] for r in rows})} model(s) × {len({r['init'] for r in rows})} regime(s)."))
     has_gpu = any(r["gpu_ms"] is not None for r in rows)
@@ -211,7 +223,7 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
         rec_i = next(i for i, r in enumerate(pts) if (r["model"], r["init"]) == (rec["model"], rec["init"]))
         png = accuracy_cost_plot(marks, front, rec_i, figs / f"{slug(dataset + size)}-auc-vs-{m.key}.png",
                                  xlabel=m.axis + " (log scale)", delta=data.delta,
-                                 title=f"{short(dataset)} (train size {size}): AUC against {m.name}")
+                                 title=f"{name} (train size {size}): AUC against {m.name}")
         sub.blocks.append(D.Figure(png, f"AUC against {m.name}. Recommendation (cheapest within "
                                         f"{data.delta * 100:g} AUC points of the best): {rec['model']} · "
                                         f"{rec['init']} — AUC {num(rec['auc_mean'])} at {m.fmt(rec['cost'])}"
