@@ -223,5 +223,6 @@ def _print_grid(console: Any, name: str, grid: Any, out: Path) -> None:
     for s in grid.pretrain:
         console.print(f"  pretrain {s.run_id}  {s.model:14s} {safe(s.data)}", highlight=False)
     for s in grid.runs:
-        console.print(f"  train    {s.run_id}  {s.model:14s} {s.init:14s} seed={s.seed} size={s.train_size} "
+        scheme = "" if s.scheme == "finetune" else f"scheme={s.scheme} "
+        console.print(f"  train    {s.run_id}  {s.model:14s} {s.init:14s} {scheme}seed={s.seed} size={s.train_size} "
                       f"{safe(s.data)}", highlight=False)

@@ -88,6 +88,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default="random", metavar="REGIME",
                    help=f"init regime: {', '.join(REGIME_FORMS)} (default random)")
     p.add_argument("--source", metavar="SRC", help="pretrained weights: imagenet or file:PATH (a `pretrain` checkpoint)")
+    p.add_argument("--scheme", default="finetune", metavar="SCHEME",
+                   help="how much of the network trains: finetune (default; every stage), linear (frozen body, "
+                        "a linear head on pooled features), knn (no training: k nearest training images vote), "
+                        "lp-ft (linear probe, then fine-tune everything), truncate:K (stages 1..K and a new head)")
+    p.add_argument("--lp-fraction", type=float, default=0.5, metavar="F",
+                   help="lp-ft: share of the steps spent linear-probing (default 0.5)")
+    p.add_argument("--knn-k", type=int, default=11, metavar="K", help="knn: neighbours that vote (default 11)")
     p.add_argument("--target-auc", type=float, metavar="X", help="validation AUC target for steps-to-target")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/train/<run id>)")
     p.add_argument("--force", action="store_true",
@@ -103,10 +110,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"init {args.init} takes no pretrained weights, so --source {args.source} would be ignored; "
                          "drop --source, or choose a regime that uses it (transfer, meanvar, transfusion:K, ...)")
 
+    from transfusion.models import is_model, num_stages
+    from transfusion.transfer import check_scheme, parse_scheme
+
+    try:
+        parse_scheme(args.scheme)
+        if args.scheme != "finetune" and is_model(args.model):  # an unknown model is reported on its own
+            check_scheme(args.scheme, args.init, num_stages(args.model))
+    except ValueError as exc:
+        raise UsageError(f"--scheme {args.scheme} with --init {args.init}: {exc}") from None
     spec = RunSpec(
         model=args.model, data=args.data, init=args.init, source=args.source, seed=args.seed,
-        train_size=args.train_size, res=args.res,
-        train=train_config_from_args(args, target_auc=args.target_auc),
+        train_size=args.train_size, res=args.res, scheme=args.scheme,
+        train=train_config_from_args(args, target_auc=args.target_auc, lp_fraction=args.lp_fraction,
+                                     knn_k=args.knn_k),
     )
     spec = normalise_spec(spec)
     out = Path(args.out or Path("runs") / "train" / spec.run_id)

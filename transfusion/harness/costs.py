@@ -13,10 +13,16 @@ from .store import Store
 from .suite import CostOptions
 
 
+def cost_model(model: str, scheme: str) -> str:
+    """The name a network's cost rows go under: the model's, or ``"cbr_small · truncate:2"`` for
+    the network a training scheme makes of it (a new head, fewer stages, a kNN head)."""
+    return model if scheme in ("", "finetune") else f"{model} · {scheme}"
+
+
 def cost_key_of(summary: RunSummary, options: CostOptions) -> CostKey:
     """The key of the cost profile that belongs to a run measured as ``options`` says."""
-    return CostKey(summary.model, summary.res, summary.in_chans, summary.num_classes, options.device,
-                   options.batch, options.onnx, options.int8)
+    return CostKey(cost_model(summary.model, summary.spec.scheme), summary.res, summary.in_chans,
+                   summary.num_classes, options.device, options.batch, options.onnx, options.int8)
 
 
 def match_costs(costs: list[dict], inputs: tuple[str, int, int, int],
@@ -51,9 +57,18 @@ def profile_costs(store: Store, options: CostOptions, run_ids: list[str], *, thr
                 profile_model,  # torch, fvcore, onnx: only when measuring
             )
 
-            cached = profile_model(s.model, res=s.res, batch=options.batch, num_classes=s.num_classes,
+            network = None
+            if s.spec.scheme != "finetune":  # the scheme's own network, as the run trained it
+                from transfusion.transfer.checkpoint import (
+                    best_path,
+                    load_checkpoint,
+                    model_from_checkpoint,
+                )
+
+                network = model_from_checkpoint(load_checkpoint(best_path(r["out_dir"])))
+            cached = profile_model(key.model, res=s.res, batch=options.batch, num_classes=s.num_classes,
                                    in_chans=s.in_chans, device=options.device, onnx=options.onnx,
-                                   repeats=options.repeats, threads=threads, int8=options.int8)
+                                   repeats=options.repeats, threads=threads, int8=options.int8, model=network)
             store.put_cost(str(key), cached, machine_info())
             if on_row:
                 on_row(cached)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfusion.data import canonical_spec, dataset_kind, parse_spec
-from transfusion.models import check_input_size, model_config
+from transfusion.models import check_input_size, model_config, num_stages
 from transfusion.train.spec import RunSpec, normalise_spec
-from transfusion.transfer import parse_regime, source_arch
+from transfusion.transfer import check_scheme, parse_regime, source_arch
 from transfusion.transfer.regime import validate as validate_regime
 
 from .suite import GRID_AXES, Suite
@@ -54,6 +54,14 @@ def expand(suite: Suite) -> Grid:
             raise ValueError(f"{suite.origin}: grid: model {combo['model']} with init {combo['init']}: {exc}; "
                              f"exclude the pair ({{ model = \"{combo['model']}\", init = \"{combo['init']}\" }}) "
                              "or change the grid") from None
+        if combo["scheme"] != "finetune":
+            try:  # the scheme against the regime and the model's stages
+                check_scheme(combo["scheme"], combo["init"], num_stages(combo["model"]))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{suite.origin}: grid: init {combo['init']} with scheme {combo['scheme']} on {combo['model']}: "
+                    f"{exc}; exclude the pair ({{ init = \"{combo['init']}\", scheme = \"{combo['scheme']}\" }}) "
+                    "or change the grid") from None
         source, dep = _source_of(suite, combo, pretrain)
         try:
             data = canonical_spec(_with_resize(combo["dataset"], combo["resize"]), res=combo["res"] or suite.res)
@@ -61,7 +69,8 @@ def expand(suite: Suite) -> Grid:
             raise ValueError(f"{suite.origin}: grid: {exc}") from None
         spec = normalise_spec(RunSpec(
             model=combo["model"], data=data, init=combo["init"],
-            source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"])))
+            source=source, seed=combo["seed"], train_size=combo["train_size"], train=suite.train_for(combo["model"]),
+            scheme=combo["scheme"]))
         if spec.res_px is not None:
             try:
                 check_input_size(spec.model, spec.res_px)

@@ -345,7 +345,8 @@ class Store:
              run_ids: Iterable[str] | None = None) -> list[dict]:
         """Runs as dicts, in insertion order: the columns of ``runs``, with ``spec`` (a dict) and
         ``summary`` (a :class:`~transfusion.train.summary.RunSummary`, ``None`` until done)
-        parsed."""
+        parsed; ``regime`` is the init regime, ``scheme`` the training scheme and ``init`` the
+        arm's label (the regime, with `` · SCHEME`` unless the scheme is ``finetune``)."""
         q, args = "SELECT * FROM runs WHERE 1=1", []
         for col, val in (("status", status), ("kind", kind), ("suite", suite)):
             if val is not None:
@@ -488,6 +489,11 @@ class Store:
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["spec"] = json.loads(d.pop("spec_json"))
+    # a training scheme other than finetune makes its own arm of a comparison: "transfer · linear"
+    d["scheme"] = d["spec"].get("scheme") or "finetune"
+    d["regime"] = d["init"]
+    if d["scheme"] != "finetune":
+        d["init"] = f"{d['init']} · {d['scheme']}"
     s = d.pop("summary_json")
     d["summary"] = RunSummary.from_dict(json.loads(s)) if s else None
     return d

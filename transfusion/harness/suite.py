@@ -55,20 +55,21 @@ from typing import Any
 
 from transfusion.models import is_timm_name, list_models, model_config
 from transfusion.train.spec import TrainConfig, parse_train_size
-from transfusion.transfer import parse_regime
+from transfusion.transfer import parse_regime, parse_scheme
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-GRID_AXES = ("dataset", "model", "init", "seed", "train_size", "res", "resize")
+GRID_AXES = ("dataset", "model", "init", "scheme", "seed", "train_size", "res", "resize")
 _TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run", "robustness"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _OPTION_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
 _SOURCE_KEYS = {"weights", "dataset", "train", "seed"}
-_GRID_DEFAULTS = {"seed": [0], "train_size": ["all"], "init": ["random"], "res": [None], "resize": ["native"]}
+_GRID_DEFAULTS = {"seed": [0], "train_size": ["all"], "init": ["random"], "scheme": ["finetune"], "res": [None],
+                  "resize": ["native"]}
 
 
 class SuiteError(ValueError):
@@ -281,6 +282,11 @@ class _Parser:
                 parse_regime(r)
             except ValueError as exc:
                 raise self.fail("grid.init", str(exc)) from None
+        for sc in grid["scheme"]:
+            try:
+                parse_scheme(sc)
+            except ValueError as exc:
+                raise self.fail("grid.scheme", str(exc)) from None
         for s in grid["seed"]:
             if isinstance(s, bool) or not isinstance(s, int) or s < 0:
                 raise self.fail("grid.seed", f"seeds are whole numbers >= 0, got {s!r}")

@@ -23,7 +23,7 @@ from transfusion import stats
 from transfusion.stats.seeds import ReplicateCache, seed_estimate
 from transfusion.train.summary import RunSummary
 
-from .costs import cost_key_of, match_costs
+from .costs import cost_key_of, cost_model, match_costs
 from .store import Store
 from .suite import CostOptions
 
@@ -143,7 +143,7 @@ def _row(group: list[dict], costs: list[dict], cost_options: CostOptions | None,
     s0: RunSummary = done[0]["summary"]
     row.update(task=s0.task.kind, res_px=s0.res)
     want = cost_key_of(s0, cost_options) if cost_options is not None else None
-    cpu, gpu = match_costs(costs, (model, s0.res, s0.in_chans, s0.num_classes), want)
+    cpu, gpu = match_costs(costs, (cost_model(model, s0.spec.scheme), s0.res, s0.in_chans, s0.num_classes), want)
     base = cpu or gpu
     if base is not None:
         row.update(params=base.get("params"), macs=base.get("macs"))

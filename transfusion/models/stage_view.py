@@ -20,6 +20,9 @@ Groupings:
   is one), ``head`` (avgpool + classifier). MobileNetV3-Small: stem, 4 stages, head;
   MobileNetV3-Large and EfficientNet-B0 the same; ConvNeXt-Tiny: stem, 3 stages, head.
 - RegNet: ``stem``, ``stage1`` … ``stage4`` (trunk blocks 1–4), ``head`` (avgpool + fc).
+- A network a training scheme made (:class:`~.schemed.Truncated`: ``truncate:K``, ``linear``,
+  ``lp-ft``, ``knn``): the kept stages under their own names, then ``head`` (pool + fc, or the
+  kNN head).
 - ShuffleNetV2: ``stem`` (conv1, maxpool), ``stage1`` … ``stage3`` (stage2–4, the last with
   conv5), ``head`` (fc; the global pooling is functional).
 - timm models (``timm:NAME``): read from timm's own feature metadata, ``model.feature_info`` (one
@@ -48,6 +51,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from .cbr import CBR
+from .schemed import Truncated
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,6 +172,12 @@ def _shufflenet_stages(m: tvm.ShuffleNetV2) -> list[Stage]:
         _stage(m, "stage3", ["stage4", "conv5"], widths[4]),
         _stage(m, "head", ["fc"], m.fc.out_features),
     ]
+
+
+def _truncated_stages(m: Truncated) -> list[Stage]:
+    out = [_stage(m, name, [f"body.{i}"], w) for i, (name, w) in enumerate(zip(m.stage_names, m.widths))]
+    out.append(_stage(m, "head", ["pool", "fc"], m.fc.out_features))
+    return out
 
 
 def _cbr_stages(m: CBR) -> list[Stage]:
@@ -316,6 +326,8 @@ def stages(model: nn.Module) -> list[Stage]:
 
     Raises ``TypeError`` for a model outside the zoo.
     """
+    if isinstance(model, Truncated):
+        return _truncated_stages(model)
     if _is_timm(model):
         return _timm_stages(model)
     if isinstance(model, CBR):

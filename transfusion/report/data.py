@@ -39,7 +39,7 @@ from transfusion.harness.store import Store, store_file
 from transfusion.harness.suite import CostOptions, ReportOptions, SuiteError, parse_suite, tomllib
 from transfusion.harness.summary import BASELINE, cell_key, load_predictions, ordered, summary_table
 from transfusion.stats.seeds import MIN_SEEDS, ReplicateCache, seed_estimate
-from transfusion.transfer import parse_regime
+from transfusion.transfer import parse_regime, regime_of
 
 from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
@@ -397,7 +397,7 @@ def with_int8(rows: list[dict], measure: str) -> list[dict]:
 def _from_scratch(init: str) -> bool:
     """Whether a regime needs no pretrained weights (an unparseable one counts as needing them)."""
     try:
-        return not parse_regime(init.removesuffix(INT8_SUFFIX)).needs_source
+        return not parse_regime(regime_of(init)).needs_source
     except ValueError:
         return False
 

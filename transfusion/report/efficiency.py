@@ -20,7 +20,7 @@ from transfusion.core.text import num
 from transfusion.harness.summary import BASELINE
 from transfusion.stats import MIN_SEEDS
 from transfusion.stats.crossover import estimate_crossover
-from transfusion.transfer import parse_regime
+from transfusion.transfer import parse_regime, regime_of
 
 from . import document as D
 
@@ -30,7 +30,7 @@ CROSSOVER_COLUMNS = ("dataset", "model", "regime", "state", "size", "size_low", 
 
 def _needs_source(init: str) -> bool:
     try:
-        return parse_regime(init).needs_source
+        return parse_regime(regime_of(init)).needs_source
     except ValueError:
         return False
 

@@ -17,6 +17,7 @@ from .data import INT8_SUFFIX, ReportData, with_int8
 from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
 from .robustness import most_robust
+from .schemes import schemes_section
 
 VERDICTS = ("equivalent", "better", "worse", "inconclusive")
 
@@ -206,7 +207,9 @@ def dataset_sections(data: ReportData, key: tuple[str, str], figs: Path, summary
                                                                  for r in per_label],
                                   caption="AUC per label (mean over seeds)", numeric=frozenset(labels)))
     out = [sec]
-
+    schemes = schemes_section(rows, data.delta)
+    if schemes is not None:
+        out.append(schemes)
     out.append(_paired_section(data, key, figs, paired_csv))
     # accuracy vs cost
     sub = D.Section("Accuracy against cost", level=3)

@@ -30,7 +30,7 @@ from transfusion.core.runtime import Runtime
 from transfusion.data import Dataset, augment
 from transfusion.stats import bootstrap_ci, evaluate, steps_to_target
 from transfusion.stats.clinical import clinical_measures
-from transfusion.transfer import SourceWeights, train_mode
+from transfusion.transfer import SourceWeights, fit_knn, parse_scheme, train_mode, unfreeze
 from transfusion.transfer.checkpoint import (
     best_path,
     last_path,
@@ -92,8 +92,13 @@ class _Run:
         self.steps_per_epoch = max(1, n // self.bs)
         self.total = int(cfg.steps) if cfg.steps is not None else \
             max(1, round((cfg.epochs or 5) * self.steps_per_epoch))
+        self.scheme = parse_scheme(spec.scheme)
+        if self.scheme.name == "knn":
+            self.total = 0  # nothing is trained: the neighbours are the model
+        # lp-ft: the first lp_fraction of the steps probe linearly, the rest fine-tune everything
+        self.probe_steps = max(1, round(cfg.lp_fraction * self.total)) if self.scheme.name == "lp-ft" else 0
         self.eval_every = int(cfg.eval_every or self.steps_per_epoch)
-        self.opt = make_optimizer(self.model, cfg)
+        self.opt = make_optimizer(self.model, cfg, frozen_too=self.scheme.name == "lp-ft")
         self.sched = make_schedule(self.opt, cfg, self.total)
         self.state = _fresh_state()
         self.clinical: dict | None = None
@@ -111,6 +116,20 @@ class _Run:
             self.opt.load_state_dict(ck["optimizer"])
             self.sched.load_state_dict(ck["scheduler"])
         self.state.update(ck["trainer"])
+        if self.probe_steps and self.state["step"] >= self.probe_steps:
+            unfreeze(self.model)
+
+    def fit_knn(self) -> None:
+        """The ``knn`` scheme: the training images' pooled features become the neighbours."""
+        net, n, feats = getattr(self.model, "_orig_mod", self.model), len(self.train), []
+        net.eval()
+        with torch.inference_mode():
+            for i in range(0, n, 256):
+                x, _, _ = batch_tensors(self.train, np.arange(i, min(n, i + 256)), self.rt.torch_device)
+                x = self.rt.input(normalize(x, self.p.mean, self.p.std))
+                feats.append(torch.flatten(net.pool(net.body(x)), 1).float())
+        fit_knn(net, torch.cat(feats), self.train.targets, self.train.mask, self.task.kind, self.spec.train.knn_k)
+        net.to(self.rt.torch_device)
 
     def save(self, path: Path, *, resumable: bool) -> None:
         p = self.p
@@ -123,6 +142,9 @@ class _Run:
     def step(self) -> None:
         """One optimiser step on the batch this (seed, step) selects."""
         seed, step, st = self.spec.seed, self.state["step"], self.state
+        if self.probe_steps and step == self.probe_steps:  # lp-ft: the probe is done, fine-tune everything
+            unfreeze(self.model)
+            train_mode(self.model)
         epoch, pos = divmod(step, self.steps_per_epoch)
         index = _epoch_order(len(self.train), seed, epoch)[pos * self.bs:(pos + 1) * self.bs]
         t0 = time.perf_counter()
@@ -211,7 +233,7 @@ class _Run:
             steps_to_target=steps_to_target([r["step"] for r in curve], [r["val_auc"] for r in curve],
                                             cfg.target_auc) if cfg.target_auc is not None else None,
             train_seconds=st["train_seconds"], wall_seconds=st["seconds"],
-            train_img_s=self.total * self.bs / st["train_seconds"] if st["train_seconds"] > 0 else None,
+            train_img_s=self.total * self.bs / st["train_seconds"] if st["train_seconds"] > 0 and self.total else None,
             params=sum(q.numel() for q in self.model.parameters()),
             trainable_params=sum(q.numel() for q in self.model.parameters() if q.requires_grad),
             init_report=self.p.init_report, mean=tuple(self.p.mean), std=tuple(self.p.std),
@@ -276,9 +298,14 @@ def train_run(
     remove_stale_temporaries(out)  # half-written checkpoints of a killed attempt (20+ MB each)
     runtime.apply()
     run = _Run(spec, prepare(spec, dataset=dataset, source=source, cache_dir=cache_dir), runtime, out)
-    if resume:
+    if resume and run.scheme.name != "knn":  # a kNN run has no steps to resume: it is fitted again
         run.resume()
     t_start = time.perf_counter() - run.state["seconds"]
+    if run.scheme.name == "knn":
+        run.fit_knn()
+        row = run.evaluate(t_start)
+        if on_eval:
+            on_eval(row)
     train_mode(run.model)
     while run.state["step"] < run.total:
         run.step()

@@ -16,6 +16,8 @@ from transfusion.transfer import (
     IMAGENET_STD,
     SourceWeights,
     apply_init,
+    apply_scheme,
+    check_scheme,
     load_source,
     source_arch,
     validate,
@@ -57,7 +59,8 @@ def build_initial_model(spec: RunSpec, dataset: Dataset, source: SourceWeights |
 
 def prepare(spec: RunSpec, *, dataset: Dataset | None = None, source: SourceWeights | None = None,
             cache_dir: str | Path | None = None) -> Prepared:
-    """Load data, subsample the training split, build and initialise the model (no training)."""
+    """Load data, subsample the training split, build and initialise the model, and make the
+    network the run's scheme trains (no training)."""
     if dataset is None:
         dataset = load_dataset(spec.data, cache_dir=cache_dir)
     train = dataset["train"]
@@ -65,6 +68,11 @@ def prepare(spec: RunSpec, *, dataset: Dataset | None = None, source: SourceWeig
     if size != "all":
         train = subsample(train, size, seed=spec.seed)
     model, report, source = build_initial_model(spec, dataset, source)
+    if spec.scheme != "finetune":
+        check_scheme(spec.scheme, spec.init, len(stages(model)))
+        torch.manual_seed(spec.seed * 1_000_003 + 0x5C4E)  # the new head: a function of the seed
+        model = apply_scheme(model, spec.scheme, dataset.task.num_outputs)
+        report["scheme"] = spec.scheme
     mean = tuple(source.mean) if source is not None else IMAGENET_MEAN
     std = tuple(source.std) if source is not None else IMAGENET_STD
     return Prepared(spec, dataset, train, model, report, mean, std, source.origin if source else None)

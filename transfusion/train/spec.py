@@ -24,7 +24,9 @@ class TrainConfig:
     which weights the test split is scored with — ``best`` (the highest validation AUC) or
     ``last`` (the final weights; steadier when the validation split is small, since the cosine
     schedule ends at a low learning rate). ``device``, ``threads`` and ``amp`` change speed, not the experiment, and are excluded from
-    the run id; ``amp=None`` means bf16 autocast on CUDA and fp32 on CPU.
+    the run id; ``amp=None`` means bf16 autocast on CUDA and fp32 on CPU. ``lp_fraction``: the
+    share of the steps the ``lp-ft`` scheme spends linear-probing; ``knn_k``: the neighbours the
+    ``knn`` scheme asks.
     """
 
     epochs: float | None = None
@@ -44,17 +46,20 @@ class TrainConfig:
     device: str = "cpu"
     threads: int | None = None
     amp: bool | None = None
+    lp_fraction: float = 0.5
+    knn_k: int = 11
 
     RUNTIME_ONLY = ("device", "threads", "amp")
     #: options added after run ids were first published, left out of the id at their default so
     #: that earlier stores keep their ids
-    LATER_DEFAULTS = {"select": "best"}
+    LATER_DEFAULTS = {"select": "best", "lp_fraction": 0.5, "knn_k": 11}
 
     #: option → (kind, lower bound, whether the bound itself is allowed); None values pass
     _NUMBERS = {"epochs": ("real", 0, False), "steps": ("int", 1, True), "batch_size": ("int", 2, True),
                 "lr": ("real", 0, False), "momentum": ("real", 0, True), "weight_decay": ("real", 0, True),
                 "warmup": ("real", 0, True), "eval_every": ("int", 1, True), "target_auc": ("real", 0, False),
-                "bootstrap": ("int", 0, True), "threads": ("int", 1, True)}
+                "bootstrap": ("int", 0, True), "threads": ("int", 1, True), "lp_fraction": ("real", 0, False),
+                "knn_k": ("int", 1, True)}
 
     def __post_init__(self) -> None:
         for name, (kind, low, inclusive) in self._NUMBERS.items():
@@ -88,6 +93,8 @@ class TrainConfig:
             raise ValueError(f"eval_every must be >= 1 step, got {self.eval_every}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        if not 0 < self.lp_fraction < 1:
+            raise ValueError(f"lp_fraction is the share of steps spent linear-probing, in (0, 1), got {self.lp_fraction}")
         if self.target_auc is not None and not 0 < self.target_auc <= 1:
             raise ValueError(f"target_auc must be in (0, 1], got {self.target_auc}")
 
@@ -114,12 +121,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: model × data × init regime × seed × training-set size × options.
+    """One training run: model × data × init regime × training scheme × seed × training-set
+    size × options.
 
     ``data`` is a dataset spec string (see ``transfusion.data``), ``source`` a weight source
     (``imagenet``, ``file:PATH``, ``run:RUN_ID``), ``train_size`` ``"all"``, a count or a
     fraction, ``res`` the input side in px (``None``: the data spec's). ``kind`` is ``train``
-    or ``pretrain``.
+    or ``pretrain``; ``scheme`` how much of the network trains (:mod:`transfusion.transfer.scheme`;
+    ``finetune``, the default, is left out of the run id so earlier ids stand).
     """
 
     model: str
@@ -131,6 +140,7 @@ class RunSpec:
     res: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     kind: str = "train"
+    scheme: str = "finetune"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -146,6 +156,8 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         d = self.to_dict()
         d["train"] = self.train.identity()
+        if d["scheme"] == "finetune":
+            d.pop("scheme")
         return d
 
     @property
@@ -194,7 +206,9 @@ def normalise_spec(spec: RunSpec) -> RunSpec:
     training size parsed. Raises ``ValueError`` for an unknown model before anything heavy."""
     from transfusion.data import canonical_spec
     from transfusion.models import model_config
+    from transfusion.transfer.scheme import parse_scheme
 
     model_config(spec.model)
     data = canonical_spec(spec.data, res=spec.res)
-    return spec.with_(data=data, res=None, train_size=parse_train_size(spec.train_size))
+    return spec.with_(data=data, res=None, train_size=parse_train_size(spec.train_size),
+                      scheme=str(parse_scheme(spec.scheme)))

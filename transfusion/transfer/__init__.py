@@ -13,9 +13,19 @@ from typing import Any
 from transfusion.core.lazy import lazy_names
 
 from .regime import REGIME_FORMS, REGIME_NAMES, Regime, parse_regime, source_arch, validate
+from .scheme import (
+    DEFAULT_SCHEME,
+    SCHEME_FORMS,
+    Scheme,
+    check_scheme,
+    parse_scheme,
+    regime_of,
+    scheme_label,
+)
 
 _LAZY = {
     "InitReport": ".regimes", "apply_init": ".regimes", "freeze_stages": ".regimes", "train_mode": ".regimes",
+    "apply_scheme": ".regimes", "unfreeze": ".regimes", "fit_knn": ".regimes",
     "IMAGENET_MEAN": ".sources", "IMAGENET_STD": ".sources", "SourceUnavailable": ".sources",
     "SourceWeights": ".sources", "imagenet_file": ".sources", "load_checkpoint_file": ".sources",
     "load_imagenet": ".sources", "load_source": ".sources",
@@ -33,6 +43,16 @@ def __getattr__(name: str) -> Any:  # PEP 562: torch-backed names load on first 
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "DEFAULT_SCHEME",
+    "SCHEME_FORMS",
+    "Scheme",
+    "apply_scheme",
+    "check_scheme",
+    "fit_knn",
+    "parse_scheme",
+    "regime_of",
+    "scheme_label",
+    "unfreeze",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "REGIME_FORMS",

@@ -106,8 +106,25 @@ def model_from_checkpoint(ck: dict[str, Any]) -> nn.Module:
 
     from transfusion.models import create_model
 
+    spec = ck.get("spec") or {}
+    scheme = spec.get("scheme") or "finetune"
+    outputs = len(ck["task"]["labels"])
+
     def build() -> nn.Module:
-        return create_model(ck["arch"], num_classes=len(ck["task"]["labels"]), in_chans=int(ck["in_chans"]))
+        model = create_model(ck["arch"], num_classes=outputs, in_chans=int(ck["in_chans"]))
+        if scheme == "finetune":
+            return model
+        from .regimes import apply_scheme
+
+        net = apply_scheme(model, scheme, outputs)
+        if scheme == "knn":  # the head's stored neighbours: shaped from the checkpoint
+            from transfusion.models.schemed import KNNHead
+
+            sd = ck["state_dict"]
+            net.fc = KNNHead(torch.empty(sd["fc.bank"].shape), torch.empty(sd["fc.votes"].shape),
+                             torch.empty(sd["fc.known"].shape), int((spec.get("train") or {}).get("knn_k", 11)),
+                             ck["task"]["kind"])
+        return net
 
     try:
         with torch.device("meta"):

@@ -33,7 +33,9 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -268,3 +270,50 @@ def train_mode(model: nn.Module) -> nn.Module:
             if s.name in frozen:
                 s.module.eval()
     return model
+
+
+def apply_scheme(model: nn.Module, scheme: str, num_outputs: int) -> nn.Module:
+    """The network a training scheme (:mod:`.scheme`) trains, made from an initialised zoo
+    model: the model itself for ``finetune``; its first K stages under a new pooled linear head
+    for ``truncate:K``; every body stage under a new pooled linear head, the body frozen, for
+    ``linear``, ``lp-ft`` (unfrozen later: :func:`unfreeze`) and ``knn`` (whose head
+    :func:`fit_knn` replaces). A new head draws from torch's global generator: seed it first."""
+    from transfusion.models.schemed import truncate
+
+    from .scheme import parse_scheme
+
+    s = parse_scheme(scheme)
+    if s.name == "finetune":
+        return model
+    net = truncate(model, s.k, num_outputs)
+    kept = set(net.stage_names)
+    frozen = [n for n in getattr(model, "transfusion_frozen", []) if n in kept]
+    if s.name in ("linear", "lp-ft", "knn"):
+        frozen = list(net.stage_names)
+    if frozen:
+        freeze_stages(net, frozen)
+    return net
+
+
+def unfreeze(model: nn.Module) -> None:
+    """Every parameter trainable again and no stage held in eval mode (``lp-ft``'s second phase)."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.transfusion_frozen = []
+
+
+def fit_knn(model: nn.Module, features: torch.Tensor, targets: Any, mask: Any, kind: str, k: int) -> None:
+    """Put a :class:`~transfusion.models.schemed.KNNHead` over ``features`` (M, D) — the training
+    images' pooled features — and their labels in place of ``model.fc`` (a scheme network).
+    ``targets``: class indices (binary / multiclass) or (M, L) 0/1 (multilabel, ``mask`` marking
+    the known entries)."""
+    from transfusion.models.schemed import KNNHead
+
+    t = torch.as_tensor(np.asarray(targets))
+    if kind == "multilabel":
+        votes = t.float()
+        known = torch.ones_like(votes) if mask is None else torch.as_tensor(np.asarray(mask)).float()
+    else:
+        votes = nn.functional.one_hot(t.long(), model.fc.out_features).float()
+        known = torch.ones_like(votes)
+    model.fc = KNNHead(features.detach().float(), votes, known, k, kind)
