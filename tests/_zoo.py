@@ -93,3 +93,31 @@ def check_transfusion_exact(name: str) -> None:
                 assert torch.equal(v, src[key]) and report.actions[key] == "copied", (k, key)
             else:
                 assert torch.equal(v, initial[key]) and report.actions[key] == "kept", (k, key)
+
+
+def check_param_counts(name: str, expected: int) -> None:
+    """``name`` with 1000 classes has exactly ``expected`` parameters, and a 1-channel 2-class
+    build differs exactly by its first conv's input channels and its head."""
+    from transfusion.models import model_config
+
+    model = create_model(name, num_classes=1000)
+    assert n_params(model) == expected
+    small = create_model(name, num_classes=2, in_chans=1)
+    conv = model.get_submodule(model_config(name).first_conv)
+    head = model.get_submodule(model_config(name).classifier)
+    fewer = conv.weight.numel() * 2 // 3 + (head.in_features + 1) * 998
+    assert n_params(small) == expected - fewer
+
+
+def train_a_little(model: torch.nn.Module, res: int, steps: int, **sgd) -> None:
+    """``steps`` SGD steps (lr 0.1, ``sgd`` options) of the trainable parameters on random inputs,
+    in :func:`~transfusion.transfer.train_mode` (frozen stages' BatchNorm held in eval)."""
+    from transfusion.transfer import train_mode
+
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, **sgd)
+    for _ in range(steps):
+        train_mode(model)
+        loss = model(torch.randn(4, 3, res, res)).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()

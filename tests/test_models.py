@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from _zoo import (
+    check_param_counts,
     check_stage_outputs_in_forward_order,
     check_stage_view_covers_every_tensor_once,
     n_params,
@@ -40,14 +41,7 @@ EFFICIENT = {"mobilenet_v3_small": 2_542_856, "mobilenet_v3_large": 5_483_032, "
 
 @pytest.mark.parametrize("name", sorted(EFFICIENT))
 def test_efficient_models_exact_param_counts(name):
-    model = create_model(name, num_classes=1000)
-    assert n_params(model) == EFFICIENT[name]
-    # a 1-channel, 2-class model differs exactly by the first conv's input channels and the head
-    small = create_model(name, num_classes=2, in_chans=1)
-    conv = model.get_submodule(model_config(name).first_conv)
-    head = model.get_submodule(model_config(name).classifier)
-    fewer = conv.weight.numel() * 2 // 3 + (head.in_features + 1) * 998
-    assert n_params(small) == EFFICIENT[name] - fewer
+    check_param_counts(name, EFFICIENT[name])
 
 
 def test_resnet50_exact_param_count():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _zoo import check_transfusion_exact
+from _zoo import check_transfusion_exact, train_a_little
 from _zoo import fresh as _fresh
 from _zoo import source as _source
 
@@ -16,7 +16,6 @@ from transfusion.transfer import (
     load_imagenet,
     load_source,
     parse_regime,
-    train_mode,
 )
 
 
@@ -129,13 +128,7 @@ def test_freeze_leaves_frozen_stages_unchanged_after_optimizer_steps():
     assert report.frozen_stages == ["block1", "block2"]
     frozen_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("block1", "block2"))}
     other_before = model.block3[0].weight.clone()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, weight_decay=0.1)
-    for _ in range(3):
-        train_mode(model)
-        loss = model(torch.randn(4, 3, 64, 64)).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_a_little(model, 64, 3, weight_decay=0.1)
     after = model.state_dict()
     # parameters and BatchNorm running statistics of frozen stages are untouched
     assert all(torch.equal(after[k], v) for k, v in frozen_before.items())

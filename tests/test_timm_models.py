@@ -10,12 +10,14 @@ import sys
 import pytest
 import torch
 from _zoo import (
+    check_param_counts,
     check_stage_outputs_in_forward_order,
     check_stage_view_covers_every_tensor_once,
     check_transfusion_exact,
     fresh,
     n_params,
     source,
+    train_a_little,
 )
 
 from transfusion.models import (
@@ -81,14 +83,7 @@ def cache_weights(hub, repo: str, filename: str, state: dict[str, torch.Tensor])
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_exact_param_counts(name):
-    model = create_model(name, num_classes=1000)
-    assert n_params(model) == COUNTS[name]
-    # a 1-channel, 2-class model differs exactly by the first conv's input channels and the head
-    small = create_model(name, num_classes=2, in_chans=1)
-    conv = model.get_submodule(model_config(name).first_conv)
-    head = model.get_submodule(model_config(name).classifier)
-    fewer = conv.weight.numel() * 2 // 3 + (head.in_features + 1) * 998
-    assert n_params(small) == COUNTS[name] - fewer
+    check_param_counts(name, COUNTS[name])
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
@@ -156,7 +151,7 @@ def test_transfusion_boundary_exact_for_every_k(name):
 
 
 def test_freeze_keeps_frozen_stages_fixed_while_training():
-    from transfusion.transfer import apply_init, train_mode
+    from transfusion.transfer import apply_init
 
     model = fresh(MOBILENET)
     report = apply_init(model, "freeze:2", source=source(MOBILENET, num_classes=2))
@@ -164,13 +159,7 @@ def test_freeze_keeps_frozen_stages_fixed_while_training():
     owner = stage_of_keys(model)
     frozen_before = {k: v.clone() for k, v in model.state_dict().items() if owner[k] in ("stem", "stage1")}
     later_before = {k: v.clone() for k, v in model.state_dict().items() if owner[k] == "stage3"}
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    for _ in range(2):
-        train_mode(model)
-        loss = model(torch.randn(4, 3, 32, 32)).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_a_little(model, 32, 2)
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in frozen_before.items())  # BatchNorm statistics too
     assert not all(torch.equal(after[k], v) for k, v in later_before.items())

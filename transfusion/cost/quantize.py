@@ -13,6 +13,7 @@ Whether a variant keeps the fp32 model's accuracy is judged where test images ar
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,11 @@ def make_variant(kind: str, fp32: Path, out_dir: Path, calib: np.ndarray | None 
     # shapes inferred: what the quantiser expects
     merged, prepared = Path(out_dir) / "model.merged.onnx", Path(out_dir) / "model.prepared.onnx"
     onnx.save(onnx.load(str(fp32)), str(merged))
+    root = logging.getLogger()
+    level = root.level
+    # the quantiser logs each rank-1 weight it cannot quantise per channel (ConvNeXt's layer scales) on
+    # the root logger; they stay float, which is what it should do
+    root.setLevel(logging.ERROR)
     try:
         quant_pre_process(str(merged), str(prepared), skip_symbolic_shape=True)
         if kind == "dynamic":
@@ -68,6 +74,7 @@ def make_variant(kind: str, fp32: Path, out_dir: Path, calib: np.ndarray | None 
             quantize_static(str(prepared), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
                             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     finally:
+        root.setLevel(level)
         merged.unlink(missing_ok=True)
         prepared.unlink(missing_ok=True)
     return out

@@ -117,7 +117,8 @@ def run_suite(
         t = time.time()
         costs = []
         if suite.cost.enabled:
-            # after the workers: every core the machine's load leaves free, unless threads were asked for
+            # after the workers: the threads asked for (--threads or the suite's [run] table, steadier on a
+            # shared machine), else every core the machine's load leaves free
             costs = profile_costs(store, suite.cost, train_ids, threads=asked_threads,
                                   on_row=(lambda r: on_event("cost", r)) if on_event else None)
         phases["costs"] = time.time() - t
