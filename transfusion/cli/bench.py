@@ -98,11 +98,14 @@ class _Progress:
             self.task = self.progress.add_task("to do", total=row["todo"])
         elif kind == "start":
             s = row["spec"]
-            self.progress.update(self.task, description=f"{s['model']} · {s['init']} · seed {s['seed']}")
+            arm = s["init"] + (f" · {s['scheme']}" if s.get("scheme", "finetune") != "finetune" else "")
+            self.progress.update(self.task, description=f"{s['model']} · {arm} · seed {s['seed']}")
         elif kind == "end":
             self.progress.advance(self.task)
             s, auc = row["spec"], row.get("test_auc")
-            what = f"{s.get('kind', 'train')} {s['model']} · {s['init']} · {s['data'].split('?')[0]} · seed {s['seed']}"
+            arm = s["init"] + (f" · {s['scheme']}" if s.get("scheme", "finetune") != "finetune" else "")
+            size = f" · {s['train_size']} images" if str(s.get("train_size", "all")) != "all" else ""
+            what = f"{s.get('kind', 'train')} {s['model']} · {arm} · {s['data'].split('?')[0]}{size} · seed {s['seed']}"
             res = f"AUC {auc:.3f}" if row["status"] == "done" and auc is not None else \
                 f"[red]failed: {safe(row.get('error'))}[/red]"
             out.print(f"  {safe(what)}: {res}")
