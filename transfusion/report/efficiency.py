@@ -4,7 +4,8 @@ regime — the crossover of :mod:`transfusion.stats.crossover` — with its boot
 AUC against training size per regime with the crossover marked.
 
 A model qualifies with at least two training sizes where both random and a regime that needs
-pretrained weights ran, each such cell with at least :data:`~transfusion.stats.MIN_SEEDS` seeds.
+pretrained weights ran (fine-tuning: arms under other training schemes are other networks and
+stay out), each such cell with at least :data:`~transfusion.stats.MIN_SEEDS` seeds.
 The *best transfer regime* is the one with the highest AUC averaged over those sizes (one regime
 for the whole curve, so the gap is a curve of one comparison). Sizes are the runs' actual numbers
 of training images (a fraction or ``all`` resolved), averaged over the cell's seeds.
@@ -36,9 +37,12 @@ def _needs_source(init: str) -> bool:
 
 
 def _curves(runs: list[dict]) -> dict[str, dict[float, dict[int, float]]]:
-    """regime → training images → {seed: test AUC} of one dataset × model's done runs."""
+    """regime → training images → {seed: test AUC} of one dataset × model's done fine-tuning runs
+    (an arm under another training scheme is another network: not on these curves)."""
     by_cell: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
+        if r.get("scheme", "finetune") != "finetune":
+            continue
         by_cell.setdefault((r["init"], str(r["train_size"])), []).append(r)
     out: dict[str, dict[float, dict[int, float]]] = {}
     for (init, _), cell in by_cell.items():
@@ -111,8 +115,9 @@ def efficiency_section(rows: list[dict], figs: Path, csv: Path, *, margin: float
         f"{MIN_SEEDS} seeds of random and of a transfer regime): the gap AUC(best transfer regime) − AUC(random) "
         "at each size (mean over seed pairs), and the crossover — the smallest size from which the gap stays within "
         f"the margin ({margin * 100:g} AUC points), interpolated in log size — with a 95% interval from a "
-        "bootstrap over seeds at every size. The interval covers training randomness; the test images' own "
-        "sampling error is not in it."))
+        "parametric bootstrap over seeds (each size's gap drawn as mean + SE × t, SE from the seed pairs). The "
+        "interval covers training randomness; the test images' own sampling error is not in it. Fine-tuning "
+        "runs only: an arm under another training scheme is another network."))
     cols = ["dataset", "model", "best transfer regime", "sizes (images)", "gap (AUC points)", "crossover (images)",
             "95% interval", "seeds", "reading"]
     table = []

@@ -89,9 +89,14 @@ def _glance_verdicts(data: ReportData) -> list:
                   + f". Regime − random in AUC points, margin ±{data.margin * 100:g}; each verdict is read from a "
                   "simultaneous interval (all verdicts of a dataset hold together at 95%).", lead="Verdicts:")]
     cols = ["dataset", "model", "regime − random", "seeds", "difference", "interval", "verdict"]
-    table = [[short(r["dataset"]), r["model"], r["regime"], str(r["n_seeds"]), *_verdict_cells(r),
-              r["verdict"]] for r in judged]
-    table += [[short(r["dataset"]), r["model"], r["regime"], str(r["n_seeds"] or 0), *_verdict_cells(r),
+    names = [d for d, _ in data.datasets]
+    sizes = len({size for _, size in data.datasets}) > 1
+
+    def where(r: dict) -> str:  # the train size too when the suite has several
+        return dataset_label(r["dataset"], names) + (f" ({r['train_size']})" if sizes else "")
+
+    table = [[where(r), r["model"], r["regime"], str(r["n_seeds"]), *_verdict_cells(r), r["verdict"]] for r in judged]
+    table += [[where(r), r["model"], r["regime"], str(r["n_seeds"] or 0), *_verdict_cells(r),
                f"unjudged: {r['reason']}"] for r in unjudged]
     out.append(D.Table(cols, table, numeric=frozenset(("seeds", "difference"))))
     return out
