@@ -69,7 +69,7 @@ def test_parser_builds_without_side_effects(tmp_path, monkeypatch):
     synopses = re.findall(r"^\| `transfusion (\w+)([^`]*)`", (ROOT / "README.md").read_text(), re.M)
     assert {name for name, _ in synopses} == set(COMMANDS)
     for name, synopsis in synopses:
-        named = set(re.findall(r"--[a-z][a-z-]*", synopsis))
+        named = set(re.findall(r"--[a-z][a-z0-9-]*", synopsis))
         assert named <= options[name], (name, sorted(named - options[name]))
     # and the bench options README describes
     assert {"--dry-run", "--workers", "--executor", "--rerun-failed", "--force"} <= options["bench"]
