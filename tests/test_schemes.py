@@ -163,3 +163,14 @@ def test_suite_with_a_scheme_axis(tmp_path):
     assert "| model | regime | finetune | linear | knn | truncate:2 |" in md
     assert "Cheapest arm within δ = 1 AUC points of each model's best (by MACs, then training time)" in md
     assert "- cbr_small: random" in md
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["knn", "truncate:2"])
+def test_scheme_networks_export_to_onnx_with_parity(tmp_path, scheme):
+    from transfusion.deploy.export import export_run
+
+    train_run(_spec(scheme), tmp_path / "run", cache_dir=tmp_path)
+    result = export_run(tmp_path / "run", tmp_path / "onnx", repeats=2, max_images=24)
+    assert result.passed, result.failures  # the kNN head's top-k search too
+    assert f"training scheme: {scheme}" in result.card_md.read_text()

@@ -100,7 +100,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Training source",
         f"- dataset: `{s['dataset']}`, train size {s['train_size']}, seed {s['seed']}, step {s['step']}",
-        f"- init: {s['init']}; weights source: {s['weights_source'] or '—'}; checkpoint: `{s['checkpoint']}`",
+        f"- init: {s['init']}; training scheme: {s.get('scheme') or 'finetune'}; weights source: "
+        f"{s['weights_source'] or '—'}; checkpoint: `{s['checkpoint']}`",
         "",
         "## Metrics (test split)",
         f"- {m['evaluated_on']}, {m['n_test']} images",
