@@ -489,3 +489,18 @@ def test_pooled_seed_variance_against_hand_computation():
     # one-seed estimates neither contribute nor change; a single measured estimate is left as it is
     one = seed_estimate([0.5], np.zeros((1, 10)) + 0.5)
     assert pool_seed_variance([ests[0], one]) == [ests[0], one]
+
+
+def test_seed_interval_is_cut_to_the_range_auc_cannot_leave():
+    """Three seeds near the ceiling with a wide spread: mean + t·SE passes 1; cut to [0, 1] it
+    stops there, its lower end unchanged (the report's cells use the cut interval)."""
+    from scipy import stats as sps
+
+    from transfusion.stats import seed_estimate
+
+    aucs = [0.99, 0.80, 0.97]
+    est = seed_estimate(aucs, np.tile(np.asarray(aucs)[:, None], (1, 50)))  # no test-image noise
+    lo, hi = est.interval(0.95)
+    half = sps.t.ppf(0.975, 2) * np.std(aucs, ddof=1) / np.sqrt(3)
+    assert (lo, hi) == pytest.approx((np.mean(aucs) - half, np.mean(aucs) + half)) and hi > 1
+    assert est.interval(0.95, within=(0.0, 1.0)) == pytest.approx((lo, 1.0))

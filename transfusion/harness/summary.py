@@ -5,7 +5,7 @@ the AUC over its seeds beside the cost profile. ``transfusion bench`` prints it 
 Per row: ``auc_mean`` over seeds; ``auc_std`` (ddof 1) and ``auc_min`` / ``auc_max`` — the
 seed-to-seed spread, empty for one seed; a 95% interval ``auc_ci_low`` / ``auc_ci_high`` whose
 ``ci_method`` says what it covers — one seed: the run's bootstrap over test images (training
-variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``
+variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``, cut to AUC's range [0, 1]
 (:func:`transfusion.stats.seed_estimate`; ``auc_se_test``, ``auc_se`` and the degrees of freedom
 ``auc_df`` are columns too); cost columns from the profile of the row's model at its resolution
 (see :data:`transfusion.cost.COST_COLUMNS`).
@@ -173,7 +173,7 @@ def _interval(with_auc: list[dict], cache: ReplicateCache, *, level: float) -> d
         lo, hi = ci if ci else tuple(np.quantile(reps[0], [(1 - level) / 2, (1 + level) / 2]))
         return out | {"auc_ci_low": float(lo), "auc_ci_high": float(hi),
                       "ci_method": "one seed: bootstrap over test images only (training variance not measured)"}
-    lo, hi = est.interval(level)
+    lo, hi = est.interval(level, within=(0.0, 1.0))
     return out | {"auc_ci_low": lo, "auc_ci_high": hi,
                   "ci_method": f"mean ± t·SE over {est.n_seeds} seeds (SE² = seed variance / n + test-image "
-                               f"bootstrap variance, {cache.n_boot} resamples)"}
+                               f"bootstrap variance, {cache.n_boot} resamples), cut to [0, 1]"}

@@ -327,8 +327,8 @@ def method_section(data: ReportData) -> D.Section:
         "seed, where training variance was not measured.",
         "95% interval of a row: one seed — the run's bootstrap over test images only; several seeds — mean ± t·SE "
         "with SE² = (seed-to-seed variance) / n + (bootstrap variance of the seed mean over test images), Student's "
-        "t with Welch–Satterthwaite degrees of freedom. It covers what another set of seeds on the same test images "
-        "would give, and the test sample.",
+        "t with Welch–Satterthwaite degrees of freedom, cut to AUC's range [0, 1]. It covers what another set of "
+        "seeds on the same test images would give, and the test sample.",
         f"A verdict compares a regime with random, seed pair by seed pair. It is given only with at least "
         f"{MIN_SEEDS} seed pairs, because a single run measures the test sample, not training randomness — which "
         "is what changes between seeds and between machines (another CPU rounds differently and trains a "

@@ -97,15 +97,20 @@ class SeedEstimate:
     def max(self) -> float:
         return max(self.per_seed)
 
-    def interval(self, level: float = 0.95) -> tuple[float, float]:
-        """``mean ± t_{df}((1 + level) / 2) · se`` (a normal quantile when ``df`` is infinite)."""
+    def interval(self, level: float = 0.95, within: tuple[float, float] | None = None) -> tuple[float, float]:
+        """``mean ± t_{df}((1 + level) / 2) · se`` (a normal quantile when ``df`` is infinite),
+        cut to ``within`` = (low, high) when given: the range the quantity cannot leave (an AUC's
+        [0, 1]). Cutting loses no coverage, as the true value lies inside that range."""
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
         from scipy import stats as _sp
 
         q = (1.0 + level) / 2.0
         z = float(_sp.norm.ppf(q)) if math.isinf(self.df) else float(_sp.t.ppf(q, self.df))
-        return self.mean - z * self.se, self.mean + z * self.se
+        lo, hi = self.mean - z * self.se, self.mean + z * self.se
+        if within is not None:
+            lo, hi = max(lo, within[0]), min(hi, within[1])
+        return lo, hi
 
 
 def seed_estimate(per_seed: Sequence[float], replicates: np.ndarray) -> SeedEstimate:
