@@ -425,3 +425,22 @@ def test_res_and_resize_grid_axes():
         with pytest.raises(SuiteError, match=message):
             parse_suite('name = "r"\n[grid]\ndataset = ["synth-retina"]\nmodel = ["cbr_small"]\n' + bad,
                         origin="r.toml")
+
+
+def test_source_seed_per_seed_pretrains_once_per_training_seed():
+    """[source] seed = "per-seed": a pretraining run per architecture and training seed, each
+    training run depending on the one of its own seed; an integer seed keeps one shared run."""
+    from tests._tiny import tiny_suite
+
+    shared = expand(parse_suite(tiny_suite("s", ("random", "transfer"), seeds=(0, 1, 2))))
+    per = expand(parse_suite(tiny_suite("s", ("random", "transfer"), seeds=(0, 1, 2)).replace(
+        "[source.train]", 'seed = "per-seed"\n[source.train]')))
+    assert [p.seed for p in shared.pretrain] == [0] and [p.seed for p in per.pretrain] == [0, 1, 2]
+    assert len({p.run_id for p in per.pretrain}) == 3 and shared.pretrain[0].run_id == per.pretrain[0].run_id
+    by_id = {p.run_id: p for p in per.pretrain}
+    transfer = [s for s in per.runs if s.init == "transfer"]
+    assert len(transfer) == 3 and all(by_id[per.depends[s.run_id]].seed == s.seed for s in transfer)
+    assert all(s.source == f"run:{per.depends[s.run_id]}" for s in transfer)
+    assert all(s.run_id not in per.depends for s in per.runs if s.init == "random")
+    with pytest.raises(SuiteError, match=r"source.seed: must be an integer or \"per-seed\".*got 'each'"):
+        parse_suite(tiny_suite("s", ("transfer",)).replace("[source.train]", 'seed = "each"\n[source.train]'))

@@ -144,18 +144,20 @@ def test_report_from_bench_store_has_every_section_and_the_store_numbers(bench_s
 def test_weight_sources_flag_weak_pretraining(tmp_path):
     from transfusion.report.data import WEAK_SOURCE_AUC, _source_rows
 
-    def run(rid, kind, model, source=None, auc=None, steps=None):
+    def run(rid, kind, model, source=None, auc=None, steps=None, seed=0):
         return {"run_id": rid, "kind": kind, "model": model, "dataset": "synth-natural?n=10", "status": "done",
-                "source": source, "summary": run_summary(model=model, test_auc=auc, test_acc=0.1, steps=steps)}
+                "source": source, "seed": seed,
+                "summary": run_summary(model=model, test_auc=auc, test_acc=0.1, steps=steps)}
 
     pre = [run("p1", "pretrain", "resnet50", auc=WEAK_SOURCE_AUC - 0.01, steps=86),
            run("p2", "pretrain", "cbr_small", auc=WEAK_SOURCE_AUC + 0.2, steps=129)]
-    train = [run("t1", "train", "resnet50", "run:p1"), run("t2", "train", "resnet50", "run:p1"),
+    train = [run("t1", "train", "resnet50", "run:p1"), run("t2", "train", "resnet50", "run:p1", seed=1),
              run("t3", "train", "cbr_small", "run:p2"), run("t4", "train", "resnet18", "imagenet"),
              run("t5", "train", "cbr_tiny", "run:gone"), run("t6", "train", "cbr_tiny")]
     rows = {r["source"]: r for r in _source_rows(pre + train, train)}
     assert set(rows) == {"run:p1", "run:p2", "imagenet", "run:gone"}  # t6 trains from scratch
     assert rows["run:p1"]["quality"].startswith("weak") and rows["run:p1"]["used_by"] == 2
+    assert rows["run:p1"]["seeds"] == 2 and rows["run:p2"]["seeds"] == 1  # seeds that share the source
     assert rows["run:p1"]["steps"] == 86 and rows["run:p1"]["model"] == "resnet50"
     assert rows["run:p2"]["quality"] == "pretrained in this store"
     assert rows["imagenet"]["quality"] == "published ImageNet weights"

@@ -224,7 +224,7 @@ def _print_grid(console: Any, name: str, grid: Any, out: Path) -> None:
     console.print(f"suite {safe(name)}: {len(grid.pretrain)} pretraining + {len(grid.runs)} training runs "
                   f"→ {safe(out)}", highlight=False)
     for s in grid.pretrain:
-        console.print(f"  pretrain {s.run_id}  {s.model:14s} {safe(s.data)}", highlight=False)
+        console.print(f"  pretrain {s.run_id}  {s.model:14s} seed={s.seed} {safe(s.data)}", highlight=False)
     for s in grid.runs:
         scheme = "" if s.scheme == "finetune" else f"scheme={s.scheme} "
         console.print(f"  train    {s.run_id}  {s.model:14s} {s.init:14s} {scheme}seed={s.seed} size={s.train_size} "

@@ -1,5 +1,5 @@
 """A suite's grid expanded into run specs: pretraining runs first (one per architecture that
-needs weights), then the training runs, each normalised so its run id is stable."""
+needs weights, or one per architecture and seed with ``[source] seed = "per-seed"``), then the training runs, each normalised so its run id is stable."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _excluded(combo: dict, exclude: list[dict]) -> bool:
 def expand(suite: Suite) -> Grid:
     """The run grid of ``suite``. Raises ``ValueError`` for a combination that cannot run (a
     regime without a source, a resolution too small for a model, missing data)."""
-    pretrain: dict[str, RunSpec] = {}
+    pretrain: dict[tuple[str, int], RunSpec] = {}
     runs: list[RunSpec] = []
     depends: dict[str, str] = {}
     seen: set[str] = set()
@@ -96,9 +96,10 @@ def _with_resize(dataset: str, resize: str) -> str:
     return dataset + ("&" if "?" in dataset else "?") + f"resize={resize}"
 
 
-def _source_of(suite: Suite, combo: dict, pretrain: dict[str, RunSpec]) -> tuple[str | None, str | None]:
+def _source_of(suite: Suite, combo: dict, pretrain: dict[tuple[str, int], RunSpec]) -> tuple[str | None, str | None]:
     """(source, pretraining run id it depends on) of one grid combination; adds the pretraining
-    run of the architecture to ``pretrain`` when it needs one."""
+    run of the architecture (and seed, see :meth:`Suite.pretrain_seed_for`) to ``pretrain`` when
+    it needs one."""
     regime = parse_regime(combo["init"])
     if not regime.needs_source:
         return None, None
@@ -109,11 +110,12 @@ def _source_of(suite: Suite, combo: dict, pretrain: dict[str, RunSpec]) -> tuple
     if not suite.pretrain_data:
         raise ValueError(f"{suite.origin}: init {combo['init']} needs pretrained weights; add a [source] "
                          f"section (weights = \"imagenet\" or a pretraining dataset)")
-    if arch not in pretrain:
-        pretrain[arch] = normalise_spec(RunSpec(
-            model=arch, data=suite.pretrain_data, init="random", seed=suite.pretrain_seed,
+    seed = suite.pretrain_seed_for(combo["seed"])
+    if (arch, seed) not in pretrain:
+        pretrain[arch, seed] = normalise_spec(RunSpec(
+            model=arch, data=suite.pretrain_data, init="random", seed=seed,
             train=suite.pretrain_for(arch), kind="pretrain"))
-    dep = pretrain[arch].run_id
+    dep = pretrain[arch, seed].run_id
     return f"run:{dep}", dep
 
 

@@ -17,6 +17,7 @@ epochs = 6
 [source]                    # weights = "imagenet" | "file:PATH", and/or a pretraining stage
 dataset = "synth-natural?n=3000&res=64"   # (with weights = "imagenet": only for architectures
                                           #  without published ImageNet weights, e.g. CBRs)
+seed = 0                    # the pretraining seed, or "per-seed": one pretraining run per training seed
 [source.train]              # TrainConfig options of the pretraining runs
 epochs = 3                  # ([source.train.per_model.NAME] as for [train])
 [cost]                      # cost profiling of every model × resolution in the grid
@@ -146,7 +147,7 @@ class Suite:
     source_weights: str | None
     pretrain_data: str | None
     pretrain: TrainConfig
-    pretrain_seed: int
+    pretrain_seed: int | None  # None: "per-seed", one pretraining run per training seed
     cost: CostOptions
     report: ReportOptions
     text: str
@@ -163,6 +164,11 @@ class Suite:
     def pretrain_for(self, model: str) -> TrainConfig:
         """Trainer options of ``model``'s pretraining run: [source.train] with its per_model table."""
         return self.pretrain_per_model.get(model, self.pretrain)
+
+    def pretrain_seed_for(self, seed: int) -> int:
+        """The seed of the pretraining run that a training run of ``seed`` takes its weights from:
+        [source] seed, or ``seed`` itself with ``seed = "per-seed"``."""
+        return seed if self.pretrain_seed is None else self.pretrain_seed
 
     @property
     def digest(self) -> str:
@@ -365,9 +371,9 @@ class _Parser:
         return out
 
     def source(self, source_t: dict, grid_models: Sequence[str] = ()) -> tuple[str | None, str | None, TrainConfig,
-                                                                             dict[str, TrainConfig], int]:
-        """(weights, pretraining dataset, pretraining options, per-model options, seed); per-model
-        tables may name any built-in model and the grid's ``timm:`` models."""
+                                                                             dict[str, TrainConfig], int | None]:
+        """(weights, pretraining dataset, pretraining options, per-model options, seed — None for
+        "per-seed"); per-model tables may name any built-in model and the grid's ``timm:`` models."""
         self.keys("source.", source_t, _SOURCE_KEYS)
         weights, pre_data = source_t.get("weights"), source_t.get("dataset")
         if weights and weights != "imagenet" and not str(weights).startswith("file:"):
@@ -381,8 +387,11 @@ class _Parser:
         models = list_models() + [m for m in grid_models if is_timm_name(m)]
         per_model = self.per_model("source.train.", train_t, models, "a known model")
         seed = source_t.get("seed", 0)
+        if seed == "per-seed":
+            return weights, pre_data, pretrain, per_model, None
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise self.fail("source.seed", f"must be an integer, got {seed!r}")
+            raise self.fail("source.seed", f"must be an integer or \"per-seed\" (a pretraining run per "
+                                           f"training seed), got {seed!r}")
         return weights, pre_data, pretrain, per_model, seed
 
     def cost(self, cost_t: dict) -> CostOptions:

@@ -33,12 +33,20 @@ def sources_section(data: ReportData, tabs: Path) -> D.Section:
         "Where the weights of the transfer, Mean-Var and transfusion regimes came from. A pretraining run's "
         f"own test AUC (on its source task) says how much there was to transfer; below {WEAK_SOURCE_AUC} it is "
         "flagged weak."))
+    shared = [r for r in data.sources if r["seeds"] > 1 and r["source"].startswith("run:")]
+    if shared:
+        sec.blocks.append(D.Para(
+            f"{len(shared)} pretraining run(s) serve several training seeds each: the seeds of a regime that needs "
+            "weights vary its training, not its source, so its seed-to-seed spread, intervals and verdicts leave out "
+            "the randomness of pretraining and hold for this source — another pretraining (another seed or machine) "
+            "can move them. With [source] seed = \"per-seed\" every training seed gets its own pretraining run."))
     cols = ["model", "source", "source task", "steps", "source test AUC", "source accuracy", "runs using it",
-            "quality"]
+            "seeds", "quality"]
     sec.blocks.append(D.Table(cols, [[r["model"], r["origin"], short(r["dataset"] or "") or "—",
                                       "" if r["steps"] is None else str(r["steps"]), num(r["test_auc"]),
-                                      num(r["test_acc"]), str(r["used_by"]), r["quality"]] for r in data.sources],
-                              numeric=frozenset(cols[3:7]), csv=csv_path))
+                                      num(r["test_acc"]), str(r["used_by"]), str(r["seeds"]), r["quality"]]
+                                     for r in data.sources],
+                              numeric=frozenset(cols[3:8]), csv=csv_path))
     return sec
 
 

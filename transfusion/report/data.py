@@ -65,7 +65,7 @@ PARETO_COLUMNS = (
 PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
                  "n_seeds", "dataset", "note")
 SOURCE_COLUMNS = ("source", "model", "origin", "dataset", "steps", "test_auc", "test_acc", "status",
-                  "used_by", "weak", "quality")
+                  "used_by", "seeds", "weak", "quality")
 FAILED_COLUMNS = ("run_id", "kind", "status", "model", "dataset", "init", "seed", "train_size", "error")
 
 
@@ -203,13 +203,15 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
 
 def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
     """One row per weight source the training runs used: a pretraining run of the store (with
-    its own test AUC, flagged ``weak`` below :data:`WEAK_SOURCE_AUC`) or published/file weights."""
+    its own test AUC, flagged ``weak`` below :data:`WEAK_SOURCE_AUC`) or published/file weights;
+    ``seeds``: how many training seeds share it."""
     by_id = {r["run_id"]: r for r in runs}
     rows = []
     for source in dict.fromkeys(r["source"] for r in train if r.get("source")):
         users = [r for r in train if r.get("source") == source]
         row = dict.fromkeys(SOURCE_COLUMNS)
-        row.update(source=source, used_by=len(users), model=users[0]["model"], weak=False)
+        row.update(source=source, used_by=len(users), seeds=len({r.get("seed") for r in users}), model=users[0]["model"],
+                   weak=False)
         origin = next((r["summary"].source_origin for r in users if r.get("summary")), None)
         row["origin"] = origin or source
         pre = by_id.get(source[4:]) if source.startswith("run:") else None
