@@ -30,12 +30,14 @@ def hand_store(path: Path, runs: list[dict], *, toml: str = 'name = "hand"\n[gri
                 'model = ["cbr_small"]\n[report]\nmargin = 0.01\ndelta = 0.02\n',
                 costs: list[dict] = ()) -> Path:
     """A store written by hand. Each run: model, init, seed, scores, targets (binary task),
-    optionally dataset, train_size and n_train (default "all", 140), status ('done'/'failed'), error."""
+    optionally dataset, train_size and n_train (default "all", 140), scheme (default finetune),
+    status ('done'/'failed'), error."""
     with Store(path) as store:
         store.add_suite(toml.split('"')[1], toml, "hash-of-hand-suite")
         for i, r in enumerate(runs):
             spec = {"model": r["model"], "data": r.get("dataset", "synth-retina?n=400"), "init": r["init"],
-                    "seed": r.get("seed", 0), "train_size": r.get("train_size", "all"), "kind": "train"}
+                    "seed": r.get("seed", 0), "train_size": r.get("train_size", "all"), "kind": "train",
+                    "scheme": r.get("scheme", "finetune")}
             rid = f"run{i:03d}"
             store.add_runs([{"run_id": rid, "spec": spec}], suite=toml.split('"')[1])
             if r.get("status") == "failed":

@@ -389,3 +389,29 @@ def test_report_errors(tmp_path):
                                                  "targets": t}])
     assert main(["report", str(store), "--out", str(tmp_path / "r"), "--suite", "other"]) == 2
     assert main(["report", str(store), "--out", str(tmp_path / "r"), "--margin", "5"]) == 2
+
+
+def test_seed_variance_is_pooled_within_a_training_scheme_only(tmp_path):
+    """Fine-tuned arms pool with fine-tuned arms, linear probes with linear probes: a scheme is
+    another network whose seed noise need not match (the schemes suite: 0.3 vs 5 points)."""
+    t = targets()
+    base = {s: noisy(t, 1.0, 10 + s) for s in range(3)}
+
+    def arm(init, scheme, noise, offset):
+        return [{"model": "cbr_small", "init": init, "scheme": scheme, "seed": s, "targets": t,
+                 "scores": noisy(t, noise, offset + s)} for s in range(3)]
+
+    runs = [*seeded("cbr_small", "random", lambda s: {"scores": base[s], "targets": t}),
+            *arm("transfer", "finetune", 1.0, 30), *arm("meanvar", "finetune", 1.1, 40),
+            *arm("random", "linear", 3.0, 50), *arm("transfer", "linear", 2.5, 60)]
+    data = report_data(hand_store(tmp_path / "s.sqlite", runs), n_boot=200, margin=0.01)
+    rows = {r["regime"]: r for r in data.paired}
+    assert set(rows) == {"transfer", "meanvar", "random · linear", "transfer · linear"}
+
+    def pooled(*regimes):
+        return np.sqrt(np.mean([rows[r]["diff_sd"] ** 2 for r in regimes]))
+
+    for group in (("transfer", "meanvar"), ("random · linear", "transfer · linear")):
+        for r in group:
+            assert rows[r]["pooled_over"] == 2 and rows[r]["sd_pooled"] == pytest.approx(pooled(*group))
+    assert rows["transfer"]["sd_pooled"] != pytest.approx(rows["transfer · linear"]["sd_pooled"])

@@ -7,9 +7,11 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
 * **Regime − random** — one comparison per dataset × train size × model × regime, over the seeds
   both the regime and ``random`` ran (paired by seed, scored on the same test images): the mean
   per-seed AUC difference with ``SE² = s²/n + SE_test²`` and Student's t
-  (:func:`transfusion.stats.seed_estimate`), ``s²`` pooled over the regimes of the same model on
-  the same dataset × train size (:func:`transfusion.stats.pool_seed_variance`: three seeds alone
-  give two degrees of freedom and an interval whose width is itself noisy). The comparisons of one
+  (:func:`transfusion.stats.seed_estimate`), ``s²`` pooled over the regimes of the same model
+  under the same training scheme on the same dataset × train size
+  (:func:`transfusion.stats.pool_seed_variance`: three seeds alone give two degrees of freedom and
+  an interval whose width is itself noisy; a linear probe or kNN is another network and varies
+  from seed to seed by up to ten times as much as fine-tuning, so schemes are not pooled). The comparisons of one
   dataset × train size form a
   family: each is read from a simultaneous interval at ``1 − 0.05 / K`` (Bonferroni over the
   family's K judged comparisons, :func:`transfusion.stats.family_level`), so that all of a
@@ -39,7 +41,7 @@ from transfusion.harness.store import Store, store_file
 from transfusion.harness.suite import CostOptions, ReportOptions, SuiteError, parse_suite, tomllib
 from transfusion.harness.summary import BASELINE, cell_key, load_predictions, ordered, summary_table
 from transfusion.stats.seeds import MIN_SEEDS, ReplicateCache, seed_estimate
-from transfusion.transfer import parse_regime, regime_of
+from transfusion.transfer import parse_regime, regime_of, scheme_of
 
 from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
@@ -294,11 +296,11 @@ def _comparisons(data: str, size: str, model: str, group: dict[str, list[dict]],
 def _judge_family(family: list[dict], *, margin: float, level: float) -> list[dict]:
     """Verdicts for one dataset × train size: simultaneous intervals over the comparisons with at
     least :data:`~transfusion.stats.MIN_SEEDS` seed pairs (Bonferroni), the others unjudged."""
-    by_model: dict[str, list[dict]] = {}
-    for c in family:
+    pools: dict[tuple[str, str], list[dict]] = {}
+    for c in family:  # the seed variance of a difference, pooled over a model's regimes under one scheme
         if c["_estimate"] is not None:
-            by_model.setdefault(c["model"], []).append(c)
-    for group in by_model.values():  # the seed variance of a difference, pooled over a model's regimes
+            pools.setdefault((c["model"], scheme_of(c["regime"])), []).append(c)
+    for group in pools.values():
         for c, est in zip(group, stats.pool_seed_variance([c["_estimate"] for c in group])):
             c["_estimate"] = est
             if est.pooled_over > 1:

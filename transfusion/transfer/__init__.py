@@ -21,6 +21,7 @@ from .scheme import (
     parse_scheme,
     regime_of,
     scheme_label,
+    scheme_of,
 )
 
 _LAZY = {
@@ -52,6 +53,7 @@ __all__ = [
     "parse_scheme",
     "regime_of",
     "scheme_label",
+    "scheme_of",
     "unfreeze",
     "IMAGENET_MEAN",
     "IMAGENET_STD",

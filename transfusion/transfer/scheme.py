@@ -92,3 +92,9 @@ def scheme_label(init: str, scheme: str) -> str:
 def regime_of(label: str) -> str:
     """The regime of a :func:`scheme_label` (``"transfer · linear"`` → ``"transfer"``)."""
     return label.split(" · ", 1)[0]
+
+
+def scheme_of(label: str) -> str:
+    """The scheme of a :func:`scheme_label` (``"transfer · linear"`` → ``"linear"``, ``"transfer"``
+    → ``"finetune"``)."""
+    return label.split(" · ", 1)[1] if " · " in label else DEFAULT_SCHEME
