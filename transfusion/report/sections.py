@@ -288,7 +288,8 @@ def _paired_section(data: ReportData, key: tuple[str, str], figs: Path, paired_c
     sub.blocks.append(D.Para(
         "Mean over seed pairs of the test-AUC difference (AUC points; both runs of a pair share the seed and the "
         f"test images). Interval: mean ± t·SE with SE² = (seed-to-seed variance of the difference, pooled over "
-        f"the model's regimes) / n + (test-image bootstrap variance, {data.n_boot} resamples), t on "
+        f"the model's regimes under the same training scheme) / n + (test-image bootstrap variance, "
+        f"{data.n_boot} resamples), t on "
         f"Welch–Satterthwaite degrees of freedom; for the {k} judged comparison(s) of this dataset a simultaneous "
         f"interval at {100 * (1 - 0.05 / max(k, 1)):.4g}% each (Bonferroni), so that all verdicts below hold "
         f"together at 95%. Verdict within the margin ±{data.margin * 100:g} AUC points: equivalent = the whole "
