@@ -10,8 +10,8 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
   (:func:`transfusion.stats.seed_estimate`), ``s²`` pooled over the regimes of the same model
   under the same training scheme on the same dataset × train size
   (:func:`transfusion.stats.pool_seed_variance`: three seeds alone give two degrees of freedom and
-  an interval whose width is itself noisy; a linear probe or kNN is another network and varies
-  from seed to seed by up to ten times as much as fine-tuning, so schemes are not pooled). The comparisons of one
+  an interval whose width is itself noisy; a linear probe or kNN is another network whose seed
+  noise can be several times fine-tuning's, so schemes are not pooled). The comparisons of one
   dataset × train size form a
   family: each is read from a simultaneous interval at ``1 − 0.05 / K`` (Bonferroni over the
   family's K judged comparisons, :func:`transfusion.stats.family_level`), so that all of a
