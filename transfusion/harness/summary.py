@@ -5,10 +5,10 @@ the AUC over its seeds beside the cost profile. ``transfusion bench`` prints it 
 Per row: ``auc_mean`` over seeds; ``auc_std`` (ddof 1) and ``auc_min`` / ``auc_max`` — the
 seed-to-seed spread, empty for one seed; a 95% interval ``auc_ci_low`` / ``auc_ci_high`` whose
 ``ci_method`` says what it covers — one seed: the run's bootstrap over test images (training
-variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``, cut to AUC's range [0, 1]
-(:func:`transfusion.stats.seed_estimate`; ``auc_se_test``, ``auc_se`` and the degrees of freedom
-``auc_df`` are columns too); cost columns from the profile of the row's model at its resolution
-(see :data:`transfusion.cost.COST_COLUMNS`).
+variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``, cut to
+AUC's range [0, 1] (:func:`transfusion.stats.seed_estimate`; ``auc_se_test``, ``auc_se`` and the
+degrees of freedom ``auc_df`` are columns too); cost columns from the profile of the row's model
+at its resolution (see :data:`transfusion.cost.COST_COLUMNS`).
 """
 
 from __future__ import annotations

@@ -212,8 +212,8 @@ def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
     for source in dict.fromkeys(r["source"] for r in train if r.get("source")):
         users = [r for r in train if r.get("source") == source]
         row = dict.fromkeys(SOURCE_COLUMNS)
-        row.update(source=source, used_by=len(users), seeds=len({r.get("seed") for r in users}), model=users[0]["model"],
-                   weak=False)
+        row.update(source=source, used_by=len(users), seeds=len({r.get("seed") for r in users}),
+                   model=users[0]["model"], weak=False)
         origin = next((r["summary"].source_origin for r in users if r.get("summary")), None)
         row["origin"] = origin or source
         pre = by_id.get(source[4:]) if source.startswith("run:") else None
