@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _records import hand_store, noisy, seeded, targets
@@ -53,14 +54,57 @@ def test_a_changed_verdict_fails_strict_from_stores_and_from_report_folders(tmp_
     assert doc["changed"] is True and {v["regime"] for v in doc["verdicts"] if v["changed"]} == {"gabor"}
 
 
-def test_envelope_covers_seed_and_test_variance():
+def test_rerun_envelope_is_a_two_sample_interval_without_the_shared_test_error():
+    """On the same test images the test error both runs share cancels: the envelope is the pooled
+    seed SD of both sides × √(1/n_ref + 1/n_new), t on n_ref + n_new − 2 degrees of freedom."""
     from scipy import stats
 
-    lo, hi, note = envelope(0.90, 0.01, 3, 3, 0.005, None)
-    half = stats.t.ppf(0.975, 2) * (0.01 ** 2 * (1 / 3 + 1 / 3) + 0.005 ** 2) ** 0.5
+    lo, hi, note = envelope(0.90, 0.01, 3, 0.02, 5, 0.005)
+    sp = ((2 * 0.01 ** 2 + 4 * 0.02 ** 2) / 6) ** 0.5
+    half = stats.t.ppf(0.975, 6) * sp * (1 / 3 + 1 / 5) ** 0.5
     assert (lo, hi, note) == pytest.approx((0.90 - half, 0.90 + half, ""))
-    lo1, hi1, note1 = envelope(0.90, None, 1, 3, 0.005, None)  # one seed: the test sample only
+    lo1, hi1, note1 = envelope(0.90, None, 1, None, 1, 0.005)  # one seed each: the test sample only
     assert note1 and hi1 - lo1 == pytest.approx(2 * stats.norm.ppf(0.975) * 0.005 * 2 ** 0.5)
+    # one side with seeds is enough to measure the training noise
+    assert envelope(0.90, None, 1, 0.01, 3, 0.005)[2] == ""
+
+
+def test_a_borderline_move_is_listed_not_counted_and_a_real_move_is_counted(tmp_path, capsys):
+    """A verdict that changes while the estimates stay within rerun noise (its ≈ interval edge on
+    a threshold) is listed as a move; a hand-altered reference copy whose one verdict moved by 10
+    points makes --strict fail."""
+    import csv
+    import shutil
+
+    ref = _store(tmp_path / "ref.sqlite", gabor_noise=6.0)
+    folder = build_report(ref, tmp_path / "ref", n_boot=200, studies=False)["md"].parent
+    rows = list(csv.DictReader((folder / "tables" / "paired.csv").open()))
+
+    def altered(name: str, change) -> Path:
+        out = tmp_path / name
+        shutil.copytree(folder, out)
+        with (out / "tables" / "paired.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            for r in rows:
+                w.writerow(change(dict(r)) if r["regime"] == "transfer" else r)
+        return out
+
+    t = next(r for r in rows if r["regime"] == "transfer")
+    assert t["verdict"] == "equivalent"
+    # the same estimate, read as a significant gain (its lower edge nudged past 0): a move within noise
+    nudged = altered("nudged", lambda r: r | {"verdict": "better", "within_margin": "True", "borderline": "True"})
+    result = compare(folder, nudged)
+    assert not result.changed and [v["regime"] for v in result.verdict_moves] == ["transfer"]
+    assert main(["compare", str(folder), str(nudged), "--strict"]) == 0
+    assert "moved within noise" in capsys.readouterr().out
+    # the estimate moved by 10 AUC points: beyond any rerun noise, counted
+    moved = altered("moved", lambda r: r | {"diff": str(float(r["diff"]) + 0.10), "verdict": "better",
+                                            "within_margin": "False"})
+    result = compare(folder, moved)
+    assert result.changed and [v["regime"] for v in result.verdict_changes] == ["transfer"]
+    assert result.verdict_changes[0]["beyond_noise"] is True
+    assert main(["compare", str(folder), str(moved), "--strict"]) == 1
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys):

@@ -17,11 +17,11 @@ from transfusion.stats import (
     bootstrap,
     bootstrap_ci,
     delong_test,
-    equivalence_verdict,
     evaluate,
     paired_difference,
     scores_from_logits,
     steps_to_target,
+    verdict_of,
 )
 from transfusion.stats.bootstrap import _Prepared, _rank_auc_from_counts
 from transfusion.stats.metrics import _check_inputs
@@ -405,33 +405,38 @@ def test_delong_errors():
 
 
 @pytest.mark.parametrize(
-    ("ci", "margin", "verdict"),
+    ("sup", "eq", "margin", "verdict"),
     [
-        ((-0.004, 0.004), 0.005, "equivalent"),
-        ((0.001, 0.004), 0.005, "equivalent"),  # excludes 0 but inside the margin
-        ((-0.005, 0.001), 0.005, "inconclusive"),  # touching the margin is not inside
-        ((0.002, 0.009), 0.005, "better"),
-        ((-0.02, -0.001), 0.005, "worse"),
-        ((-0.01, 0.02), 0.005, "inconclusive"),
-        ((0.0, 0.02), 0.005, "inconclusive"),  # ci_low = 0 is not > 0
+        ((-0.005, 0.005), (-0.004, 0.004), 0.005, ("equivalent", True)),
+        ((0.001, 0.0045), (0.0015, 0.004), 0.005, ("better", True)),  # a significant gain inside the margin: both
+        ((-0.0045, -0.001), (-0.004, -0.0015), 0.005, ("worse", True)),
+        ((-0.006, 0.001), (-0.005, 0.0005), 0.005, ("inconclusive", False)),  # touching the margin is not inside
+        ((0.002, 0.009), (0.003, 0.008), 0.005, ("better", False)),
+        ((-0.02, -0.001), (-0.018, -0.002), 0.005, ("worse", False)),
+        ((-0.01, 0.02), (-0.008, 0.018), 0.005, ("inconclusive", False)),
+        ((0.0, 0.02), (0.001, 0.019), 0.005, ("inconclusive", False)),  # low end = 0 is not > 0
+        ((-0.001, 0.004), (0.0, 0.0035), 0.0, ("inconclusive", False)),  # margin 0: nothing is within it
     ],
 )
-def test_equivalence_verdict_rules(ci, margin, verdict):
-    assert equivalence_verdict(*ci, margin) == verdict
+def test_verdict_rules(sup, eq, margin, verdict):
+    assert verdict_of(sup, eq, margin) == verdict
 
 
-def test_equivalence_verdict_rejects_points_and_bad_intervals():
-    with pytest.raises(ValueError, match="0.5 AUC points = 0.005"):
-        equivalence_verdict(-0.1, 0.1, 0.5 * 100)
-    with pytest.raises(ValueError, match="ci_low"):
-        equivalence_verdict(0.1, -0.1, 0.005)
+def test_verdict_rules_reject_points_and_bad_intervals():
+    with pytest.raises(ValueError, match="1 AUC point = 0.01"):
+        verdict_of((-0.1, 0.1), (-0.1, 0.1), 0.5 * 100)
+    with pytest.raises(ValueError, match="low <= high"):
+        verdict_of((0.1, -0.1), (0.0, 0.0), 0.005)
     with pytest.raises(ValueError, match="finite"):
-        equivalence_verdict(float("nan"), 0.1, 0.005)
+        verdict_of((float("nan"), 0.1), (0.0, 0.0), 0.005)
 
 
 def _verdict(a, b, y, margin=0.005, n_boot=400):
-    d = paired_difference(BINARY, a, b, y, n_boot=n_boot)
-    return equivalence_verdict(d.ci_low, d.ci_high, margin)
+    """One pair of models on one test set, read as a family of one (95% / 90% intervals)."""
+    sup = paired_difference(BINARY, a, b, y, n_boot=n_boot)
+    eq = paired_difference(BINARY, a, b, y, n_boot=n_boot, level=0.90)
+    verdict, within = verdict_of((sup.ci_low, sup.ci_high), (eq.ci_low, eq.ci_high), margin)
+    return "equivalent" if within and verdict == "equivalent" else verdict
 
 
 def test_verdicts_on_constructed_predictions():
@@ -464,35 +469,8 @@ def test_steps_to_target():
         steps_to_target([1, 2, 3], [0.1, 0.2], 0.5)
 
 
-def test_pooled_seed_variance_against_hand_computation():
-    """Three regimes of one model, three seeds each: s_p² = mean of the s², 6 degrees of freedom."""
-    import math
-
-    from scipy import stats as sps
-
-    from transfusion.stats import pool_seed_variance, seed_estimate
-
-    per_seed = {"a": [0.010, 0.014, 0.012], "b": [0.000, 0.000, 0.000], "c": [-0.02, 0.01, 0.00]}
-    reps = np.random.default_rng(0).normal(0, 0.002, size=(3, 400))  # test-resample noise, shared shape
-    ests = [seed_estimate(v, reps + np.asarray(v)[:, None]) for v in per_seed.values()]
-    assert ests[1].sd_seeds == 0 and ests[1].df == math.inf  # alone, b looks exact
-    pooled = pool_seed_variance(ests)
-    sp2 = np.mean([np.var(v, ddof=1) for v in per_seed.values()])
-    for e, p in zip(ests, pooled):
-        seed_var = sp2 / 3
-        se = math.sqrt(seed_var + e.se_test ** 2)
-        assert (p.mean, p.sd_seeds, p.se_test) == (e.mean, e.sd_seeds, e.se_test)  # own numbers kept
-        assert p.sd_used == pytest.approx(math.sqrt(sp2)) and p.df_seed == 6 and p.pooled_over == 3
-        assert p.se == pytest.approx(se) and p.df == pytest.approx(se ** 4 * 6 / seed_var ** 2)
-        lo, hi = p.interval(0.95)
-        assert hi - p.mean == pytest.approx(sps.t.ppf(0.975, p.df) * se)
-    # one-seed estimates neither contribute nor change; a single measured estimate is left as it is
-    one = seed_estimate([0.5], np.zeros((1, 10)) + 0.5)
-    assert pool_seed_variance([ests[0], one]) == [ests[0], one]
-
-
 def test_seed_interval_is_cut_to_the_range_auc_cannot_leave():
-    """Three seeds near the ceiling with a wide spread: mean + t·SE passes 1; cut to [0, 1] it
+    """Three seeds near the ceiling with a wide spread: mean + t·s/√n passes 1; cut to [0, 1] it
     stops there, its lower end unchanged (the report's cells use the cut interval)."""
     from scipy import stats as sps
 

@@ -18,16 +18,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Compare NEW against REF — each a results store (OUT/results.sqlite or its folder) or a report "
             "folder (reports/<suite>, read from its tables/*.csv). Prints every cell present in both (AUC "
             "mean and seed spread on each side, the difference, and whether NEW lies inside REF's "
-            "seed-and-test envelope), every regime-vs-random verdict that changed category, and every "
-            "recommendation or Pareto front that changed. Exit 0; with --strict, 1 when a verdict or a "
-            "recommendation changed. Use it to check that a rerun on another machine reproduces a "
+            "rerun envelope), every regime-vs-random verdict that changed — counted when the two estimates "
+            "differ beyond rerun noise (a two-sample t test on the seed SDs, Bonferroni over the verdicts "
+            "compared), listed as a move within noise otherwise (typically a borderline ≈ verdict) — and every "
+            "recommendation or Pareto front that changed. Exit 0; with --strict, 1 when a counted verdict change "
+            "or a recommendation change is found. Use it to check that a rerun on another machine reproduces a "
             "published report: transfusion compare reports/reference/quick runs/quick --strict"
         ),
     )
     p.add_argument("ref", metavar="REF", help="reference: results store, run folder or report folder")
     p.add_argument("new", metavar="NEW", help="rerun: results store, run folder or report folder")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 when a verdict or a recommendation changed category")
+                   help="exit 1 when a verdict changed beyond rerun noise or a recommendation changed")
     p.add_argument("--all", action="store_true", help="list every cell, not only those outside the envelope")
     p.add_argument("--json", metavar="PATH|-", help="also write the comparison as JSON ('-' for stdout)")
     p.set_defaults(func=run)
@@ -41,7 +43,7 @@ def _print(result: Any, show_all: bool, console: Any) -> None:
     console.print(f"REF {safe(result.ref)}\nNEW {safe(result.new)}", highlight=False)
     cells = result.cells if show_all else result.outside
     table = Table(title=f"cells: {len(result.cells) - len(result.outside)} of {len(result.cells)} inside REF's "
-                        "95% seed-and-test envelope" + ("" if show_all else " (listed: those outside)"))
+                        "95% rerun envelope" + ("" if show_all else " (listed: those outside)"))
     for col in ("dataset", "model", "regime", "REF AUC (SD, n)", "NEW AUC (SD, n)", "NEW − REF", "envelope", "inside"):
         table.add_column(col, justify="left" if col in ("dataset", "model", "regime") else "right")
     for c in cells:
@@ -53,13 +55,21 @@ def _print(result: Any, show_all: bool, console: Any) -> None:
     if cells:
         console.print(table)
     if any(c["envelope_note"] for c in cells):
-        console.print("* one reference seed: the envelope covers the test sample only")
-    changes = result.verdict_changes
-    console.print(f"verdicts: {len(result.verdicts) - len(changes)} of {len(result.verdicts)} unchanged")
+        console.print("* one seed on both sides: the envelope covers the test sample only")
+    changes, moves = result.verdict_changes, result.verdict_moves
+    console.print(f"verdicts: {len(result.verdicts) - len(changes) - len(moves)} of {len(result.verdicts)} unchanged, "
+                  f"{len(moves)} moved within rerun noise (not counted), {len(changes)} changed beyond it")
+
+    def verdict_line(v: dict, what: str) -> str:
+        ref = v["ref_verdict"] + (" ≈" if v["ref_borderline"] else "")
+        new = v["new_verdict"] + (" ≈" if v["new_borderline"] else "")
+        return (f"  {what} {safe(v['dataset'].split('?')[0])} · {safe(v['model'])} · {safe(v['regime'])} − random: "
+                f"{safe(ref)} ({points(v['ref_diff'])}) → {safe(new)} ({points(v['new_diff'])})")
+
+    for v in moves:
+        console.print(verdict_line(v, "[yellow]moved within noise[/yellow]"), highlight=False)
     for v in changes:
-        console.print(f"  [red]changed[/red] {safe(v['dataset'].split('?')[0])} · {safe(v['model'])} · {safe(v['regime'])} − random: "
-                      f"{v['ref_verdict']} ({points(v['ref_diff'])}) → {v['new_verdict']} ({points(v['new_diff'])})",
-                      highlight=False)
+        console.print(verdict_line(v, "[red]changed[/red]"), highlight=False)
     recs = result.recommendation_changes
     console.print(f"recommendations and Pareto fronts: {len(result.recommendations) - len(recs)} of "
                   f"{len(result.recommendations)} unchanged")

@@ -25,11 +25,13 @@ onnx = true
 batch = 32
 device = "cpu"
 [report]
-margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC points)
+margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC points), fixed before the data
+margin_reason = "..."       # why this margin: the report prints it beside every verdict
 delta = 0.01                # "cheapest model within delta AUC of the best"
 probe = 256                 # images in the studies' probe set (fewer: faster studies)
 sensitivity = 0.9           # operating points: thresholds chosen on validation for this sensitivity
 specificity = 0.9           #   ... and for this specificity
+threshold_confidence = 0.95 #   ... met on validation with this one-sided confidence (Clopper–Pearson)
 calibration_bins = 15       # equal-mass bins of the expected calibration error
 
 [robustness]                # optional: score each finished run's test split again, corrupted
@@ -121,16 +123,21 @@ class RunOptions:
 class ReportOptions:
     """The ``[report]`` table: equivalence ``margin`` and recommendation ``delta`` (AUC units,
     0.005 = 0.5 AUC points), the ``paper`` table to compare with, the studies' ``probe`` size,
-    the operating points' target ``sensitivity`` and ``specificity`` (chosen on validation) and
-    the ECE's number of equal-mass ``calibration_bins``."""
+    the operating points' target ``sensitivity`` and ``specificity`` (chosen on validation so that
+    the target holds with one-sided ``threshold_confidence``) and the calibration error's number
+    of equal-mass ``calibration_bins``. ``margin_reason``: why the margin is what it is — a margin
+    is fixed before the data, from what difference would change a decision, not from the
+    suite's own precision."""
 
     margin: float = 0.005
+    margin_reason: str = ""
     delta: float = 0.01
     paper: str | None = None
     probe: int | None = None
     sensitivity: float = 0.9
     specificity: float = 0.9
     calibration_bins: int = 15
+    threshold_confidence: float = 0.95
 
 
 @dataclass
@@ -451,6 +458,13 @@ class _Parser:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
                 raise self.fail(f"report.{key}", f"target {key} of the operating points must be a number in (0, 1), "
                                                  f"got {v!r}")
+        conf = opts.threshold_confidence
+        if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0.5 <= conf < 1:
+            raise self.fail("report.threshold_confidence", f"one-sided confidence that a threshold meets its target "
+                                                           f"on validation, a number in [0.5, 1), got {conf!r}")
+        if not isinstance(opts.margin_reason, str):
+            raise self.fail("report.margin_reason", f"must be a string (why the margin is what it is), got "
+                                                    f"{opts.margin_reason!r}")
         bins = opts.calibration_bins
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
             raise self.fail("report.calibration_bins", f"must be a whole number >= 2, got {bins!r}")

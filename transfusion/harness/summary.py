@@ -5,10 +5,11 @@ the AUC over its seeds beside the cost profile. ``transfusion bench`` prints it 
 Per row: ``auc_mean`` over seeds; ``auc_std`` (ddof 1) and ``auc_min`` / ``auc_max`` — the
 seed-to-seed spread, empty for one seed; a 95% interval ``auc_ci_low`` / ``auc_ci_high`` whose
 ``ci_method`` says what it covers — one seed: the run's bootstrap over test images (training
-variance not measured); several seeds: ``mean ± t·SE`` with ``SE² = s²/n + SE_test²``, cut to
-AUC's range [0, 1] (:func:`transfusion.stats.seed_estimate`; ``auc_se_test``, ``auc_se`` and the
-degrees of freedom ``auc_df`` are columns too); cost columns from the profile of the row's model
-at its resolution (see :data:`transfusion.cost.COST_COLUMNS`).
+variance not measured); several seeds: ``mean ± √(z²·c̄ + t²·s²/n)``, cut to AUC's range [0, 1]
+(:func:`transfusion.stats.seed_estimate`: ``c̄`` the test variance every seed shares,
+``auc_se_shared`` = √c̄; ``auc_se`` = √(s²/n + c̄); ``auc_se_test`` the bootstrap SD of the seed mean;
+``auc_df`` = n − 1); cost columns from the profile of the row's model at its resolution (see
+:data:`transfusion.cost.COST_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ BASELINE = "random"
 
 SUMMARY_COLUMNS = (
     "dataset", "task", "train_size", "model", "init", "n_seeds", "n_failed", "auc_mean", "auc_std", "auc_min",
-    "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auc_se_test", "auc_se", "auc_df", "auprc_mean", "acc_mean", "res_px", "params", "macs",
+    "auc_max", "auc_ci_low", "auc_ci_high", "ci_method", "auc_se_test", "auc_se_shared", "auc_se", "auc_df", "auprc_mean", "acc_mean", "res_px", "params", "macs",
     "torch_ms", "onnx_ms", "gpu_ms", "gpu_amp_ms", "latency_flag", "int8_auc_mean", "int8_auc_diff", "int8_passed",
     "int8_checked", "int8_onnx_ms", "onnx_bytes", "int8_bytes", "train_seconds", "steps_to_target", "cost_key",
     "gpu_cost_key", "run_ids",
@@ -167,7 +168,8 @@ def _interval(with_auc: list[dict], cache: ReplicateCache, *, level: float) -> d
     except (stats.UndefinedMetricError, ValueError) as exc:
         return {"ci_method": f"unavailable: {exc}"}
     est = seed_estimate([r["test_auc"] for r in with_auc], reps)
-    out = {"auc_se_test": est.se_test, "auc_se": est.se, "auc_df": est.df}
+    out = {"auc_se_test": est.se_test, "auc_se_shared": float(np.sqrt(est.var_shared)), "auc_se": est.se,
+           "auc_df": est.df if np.isfinite(est.df) else None}
     if est.n_seeds == 1:
         ci = with_auc[0]["summary"].test_auc_ci
         lo, hi = ci if ci else tuple(np.quantile(reps[0], [(1 - level) / 2, (1 + level) / 2]))
@@ -175,5 +177,6 @@ def _interval(with_auc: list[dict], cache: ReplicateCache, *, level: float) -> d
                       "ci_method": "one seed: bootstrap over test images only (training variance not measured)"}
     lo, hi = est.interval(level, within=(0.0, 1.0))
     return out | {"auc_ci_low": lo, "auc_ci_high": hi,
-                  "ci_method": f"mean ± t·SE over {est.n_seeds} seeds (SE² = seed variance / n + test-image "
-                               f"bootstrap variance, {cache.n_boot} resamples), cut to [0, 1]"}
+                  "ci_method": f"mean ± √(z²·c̄ + t²·s²/n) over {est.n_seeds} seeds (s the seed SD on n − 1 "
+                               f"degrees of freedom, c̄ the test variance the seeds share: {cache.n_boot} aligned "
+                               "bootstrap resamples), cut to [0, 1]"}

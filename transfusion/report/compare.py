@@ -5,12 +5,18 @@
 
 * **cells** present in both (dataset × train size × model × regime): each side's AUC mean and
   seed spread, the difference (new − ref, AUC units), and whether the new mean lies inside the
-  reference's *seed-and-test envelope*: ``ref mean ± t · sqrt(s² (1/n_ref + 1/n_new) + SE_test²)``
-  — where a new seed mean of the same cell is expected to fall given the reference's
-  seed-to-seed SD ``s`` over ``n_ref`` seeds and its test-image standard error, with ``t`` the
-  95% quantile of Student's t on the reference's degrees of freedom. With one reference seed the
-  envelope covers the test sample only (training variance was not measured) and says so.
-* **verdict changes**: every regime-vs-random comparison whose verdict category differs;
+  reference's *rerun envelope*: ``ref mean ± t · s_p · sqrt(1/n_ref + 1/n_new)`` — where a faithful
+  rerun's seed mean of the same cell on the same test images falls (95%): ``s_p`` the seed SD
+  pooled over both sides (a faithful rerun has the same training noise), ``t`` on
+  ``n_ref + n_new − 2`` degrees of freedom. The test error both runs share (the same test images)
+  cancels and is left out; a seed's own test noise is inside ``s``. With one seed on both sides
+  the envelope is the test sample's (``2·SE_test²``, wider than needed) and says so.
+* **verdict changes**: every regime-vs-random comparison whose verdict (with its "within ±m") differs.
+  A change is *counted* only when the two estimates differ beyond rerun noise
+  (:func:`transfusion.stats.moved_beyond_noise`: a two-sample t test on the pooled seed SD of the
+  differences, Bonferroni over the comparisons present on both sides); the others — typically a
+  borderline (≈) verdict whose interval edge sat within rerun noise of a threshold — are listed as
+  moves within noise;
 * **recommendation changes**: per dataset, train size and cost measure, the recommended model ·
   regime, and the Pareto front's members, where they differ. A member marked ``borderline`` on
   either side (its place turns on a gap within noise of δ) is listed, with ``≈``, but a change in
@@ -18,8 +24,8 @@
   that moved to a row the other side lists as its ``alternative`` (a pick within the noise of the
   AUC gaps) is not a change.
 
-Only verdicts and recommendations decide ``changed``: a cell outside its envelope is reported
-(about one in twenty is expected by chance) but is not a change of conclusion.
+Only counted verdict changes and recommendations decide ``changed``: a cell outside its envelope is
+reported (about one in twenty is expected by chance) but is not a change of conclusion.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scipy import stats as _sp
+from transfusion.stats import VERDICTS, moved_beyond_noise, verdict_label
+from transfusion.stats.seeds import quantile
 
 CELL = ("dataset", "train_size", "model", "init")
 COMPARISON = ("dataset", "train_size", "model", "regime")
@@ -39,7 +46,7 @@ CELL_COLUMNS = ("dataset", "train_size", "model", "init", "ref_auc", "ref_sd", "
                 "new_auc", "new_sd", "new_min", "new_max", "new_n", "diff", "envelope_low", "envelope_high",
                 "inside", "envelope_note")
 VERDICT_COLUMNS = ("dataset", "train_size", "model", "regime", "ref_verdict", "new_verdict", "ref_diff", "new_diff",
-                   "changed")
+                   "ref_borderline", "new_borderline", "beyond_noise", "changed", "counted")
 RECOMMENDATION_COLUMNS = ("dataset", "train_size", "cost_measure", "ref_recommended", "new_recommended",
                           "alternatives", "ref_front", "new_front", "borderline", "changed")
 
@@ -69,7 +76,13 @@ class Comparison:
 
     @property
     def verdict_changes(self) -> list[dict]:
-        return [r for r in self.verdicts if r["changed"]]
+        """Verdicts that changed beyond rerun noise: these count."""
+        return [r for r in self.verdicts if r["counted"]]
+
+    @property
+    def verdict_moves(self) -> list[dict]:
+        """Verdicts that changed within rerun noise: listed, not counted."""
+        return [r for r in self.verdicts if r["changed"] and not r["counted"]]
 
     @property
     def recommendation_changes(self) -> list[dict]:
@@ -124,19 +137,18 @@ def _key(row: dict, names: tuple[str, ...]) -> tuple:
     return tuple(str(row.get(n)) for n in names)
 
 
-def envelope(mean: float, sd: float | None, n_ref: int, n_new: int, se_test: float | None,
-             df: float | None) -> tuple[float, float, str]:
-    """(low, high, note): where a new ``n_new``-seed mean of a cell is expected to fall (95%),
-    given the reference's seed SD over ``n_ref`` seeds and its test-image standard error."""
-    se_test = se_test or 0.0
-    if n_ref >= 2 and sd is not None:
-        var = sd * sd * (1.0 / n_ref + 1.0 / max(n_new, 1)) + se_test * se_test
-        dof = df if df and math.isfinite(df) and df > 0 else n_ref - 1
+def envelope(mean: float, sd_ref: float | None, n_ref: int, sd_new: float | None, n_new: int,
+             se_test: float | None) -> tuple[float, float, str]:
+    """(low, high, note): where a faithful rerun's ``n_new``-seed mean of a cell falls (95%) on
+    the same test images, given the reference's (module docstring)."""
+    parts = [((n - 1) * s * s, n - 1) for s, n in ((sd_ref, n_ref), (sd_new, n_new)) if s is not None and n >= 2]
+    if parts:
+        dof = sum(d for _, d in parts)
+        var = sum(q for q, _ in parts) / dof * (1.0 / max(n_ref, 1) + 1.0 / max(n_new, 1))
         note = ""
     else:
-        var, dof, note = 2.0 * se_test * se_test, math.inf, "one reference seed: test sample only"
-    q = float(_sp.norm.ppf(0.975)) if math.isinf(dof) else float(_sp.t.ppf(0.975, dof))
-    half = q * math.sqrt(var)
+        var, dof, note = 2.0 * (se_test or 0.0) ** 2, math.inf, "one seed on both sides: test sample only"
+    half = quantile(0.95, dof) * math.sqrt(var)
     return mean - half, mean + half, note
 
 
@@ -148,8 +160,8 @@ def _cells(ref: Rows, new: Rows) -> tuple[list[dict], list[tuple], list[tuple]]:
         r, s = a[key], b[key]
         ref_mean, new_mean = _number(r["auc_mean"]), _number(s["auc_mean"])
         n_ref, n_new = int(_number(r.get("n_seeds")) or 1), int(_number(s.get("n_seeds")) or 1)
-        lo, hi, note = envelope(ref_mean, _number(r.get("auc_std")), n_ref, n_new, _number(r.get("auc_se_test")),
-                                _number(r.get("auc_df")))
+        lo, hi, note = envelope(ref_mean, _number(r.get("auc_std")), n_ref, _number(s.get("auc_std")), n_new,
+                                _number(r.get("auc_se_test")))
         rows.append(dict(zip(CELL, key)) | {
             "ref_auc": ref_mean, "ref_sd": _number(r.get("auc_std")), "ref_min": _number(r.get("auc_min")),
             "ref_max": _number(r.get("auc_max")), "ref_n": n_ref, "new_auc": new_mean,
@@ -159,13 +171,35 @@ def _cells(ref: Rows, new: Rows) -> tuple[list[dict], list[tuple], list[tuple]]:
     return rows, [k for k in a if k not in b], [k for k in b if k not in a]
 
 
+def _shown(r: dict) -> str:
+    """A paired row's verdict with its "within ±m" (as the report labels it, without ≈)."""
+    v = str(r.get("verdict") or "")
+    margin = _number(r.get("margin"))
+    return verdict_label(v, _truthy(r.get("within_margin")), margin or 0.0) if margin is not None else v
+
+
 def _verdicts(ref: Rows, new: Rows) -> list[dict]:
     a = {_key(r, COMPARISON): r for r in ref.paired}
     b = {_key(r, COMPARISON): r for r in new.paired}
-    return [dict(zip(COMPARISON, key)) | {
-        "ref_verdict": a[key].get("verdict"), "new_verdict": b[key].get("verdict"),
-        "ref_diff": _number(a[key].get("diff")), "new_diff": _number(b[key].get("diff")),
-        "changed": a[key].get("verdict") != b[key].get("verdict")} for key in a if key in b]
+    keys = [k for k in a if k in b]
+    judged = [k for k in keys if a[k].get("verdict") in VERDICTS and b[k].get("verdict") in VERDICTS]
+    rows = []
+    for key in keys:
+        x, y = a[key], b[key]
+        changed = _shown(x) != _shown(y)
+        beyond = None
+        if key in judged:
+            beyond = moved_beyond_noise((_number(x.get("diff")), _number(x.get("diff_sd")), int(_number(x.get("n_seeds")) or 0)),
+                                        (_number(y.get("diff")), _number(y.get("diff_sd")), int(_number(y.get("n_seeds")) or 0)),
+                                        n_compared=len(judged))
+        # a verdict on one side only (unjudged or n/a on the other) is a change no noise explains
+        counted = changed and (beyond is not False)
+        rows.append(dict(zip(COMPARISON, key)) | {
+            "ref_verdict": _shown(x), "new_verdict": _shown(y), "ref_diff": _number(x.get("diff")),
+            "new_diff": _number(y.get("diff")), "ref_borderline": _truthy(x.get("borderline")),
+            "new_borderline": _truthy(y.get("borderline")), "beyond_noise": beyond, "changed": changed,
+            "counted": counted})
+    return rows
 
 
 def _truthy(v: Any) -> bool:

@@ -5,20 +5,15 @@ Statistics (AUC units throughout; the text prints AUC points, 0.005 = 0.5 points
 * **Summary rows** — :func:`transfusion.harness.summary.summary_table`: AUC over seeds, its
   spread and a 95% interval beside the cost profile.
 * **Regime − random** — one comparison per dataset × train size × model × regime, over the seeds
-  both the regime and ``random`` ran (paired by seed, scored on the same test images): the mean
-  per-seed AUC difference with ``SE² = s²/n + SE_test²`` and Student's t
-  (:func:`transfusion.stats.seed_estimate`), ``s²`` pooled over the regimes of the same model
-  under the same training scheme on the same dataset × train size
-  (:func:`transfusion.stats.pool_seed_variance`: three seeds alone give two degrees of freedom and
-  an interval whose width is itself noisy; a linear probe or kNN is another network whose seed
-  noise can be several times fine-tuning's, so schemes are not pooled). The comparisons of one
-  dataset × train size form a
-  family: each is read from a simultaneous interval at ``1 − 0.05 / K`` (Bonferroni over the
-  family's K judged comparisons, :func:`transfusion.stats.family_level`), so that all of a
-  family's verdicts hold together at 5%. A comparison with fewer than
-  :data:`transfusion.stats.MIN_SEEDS` seed pairs is ``unjudged`` — one seed measures the test
-  sample, not the training variance. Per-seed differences with their test-image intervals are
-  listed too (``paired_seeds.csv``), without verdicts.
+  both the regime and ``random`` ran (paired by seed, scored on the same test images), judged by
+  the comparison engine (:mod:`transfusion.stats.comparisons`): the mean per-seed AUC difference
+  with ``Var = s²/n + c̄`` (``c̄`` the test variance the seeds share), each comparison on its own
+  seeds (no pooling), the comparisons of one dataset × train size a family judged together
+  (Bonferroni, TOST-consistent: better/worse at ``1 − α/K``, within ±margin at ``1 − 2α/K``), dual
+  verdicts (``better (within ±m)``) and a borderline mark where a faithful rerun would reach
+  another verdict with probability ≥ 10% (:data:`transfusion.stats.BORDERLINE`). A comparison with fewer than
+  :data:`transfusion.stats.MIN_SEEDS` seed pairs is ``unjudged``. Per-seed differences with their
+  test-image intervals are listed too (``paired_seeds.csv``), without verdicts.
 * **Pareto front / recommendation** — per dataset and train size, over the rows' mean AUC and
   each cost measure: :func:`.pareto.pareto_front` and :func:`.pareto.cheapest_within` with
   ``delta``; a row whose membership turns on a gap within two standard errors of ``delta``
@@ -40,8 +35,8 @@ from transfusion import stats
 from transfusion.harness.store import Store, store_file
 from transfusion.harness.suite import CostOptions, ReportOptions, SuiteError, parse_suite, tomllib
 from transfusion.harness.summary import BASELINE, cell_key, load_predictions, ordered, summary_table
-from transfusion.stats.seeds import MIN_SEEDS, ReplicateCache, seed_estimate
-from transfusion.transfer import parse_regime, regime_of, scheme_of
+from transfusion.stats.seeds import ReplicateCache
+from transfusion.transfer import parse_regime, regime_of
 
 from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
@@ -55,8 +50,9 @@ WEAK_SOURCE_AUC = 0.6
 
 PAIRED_COLUMNS = (
     "dataset", "train_size", "model", "regime", "baseline", "n_seeds", "seeds", "n_test", "auc_regime",
-    "auc_baseline", "diff", "diff_sd", "diff_min", "diff_max", "sd_pooled", "pooled_over", "se_test", "se", "df",
-    "level", "ci_low", "ci_high", "margin", "family_size", "verdict", "reason", "note",
+    "auc_baseline", "diff", "diff_sd", "diff_min", "diff_max", "se_test", "se_shared", "se", "df", "level", "ci_low",
+    "ci_high", "eq_level", "eq_low", "eq_high", "margin", "family_size", "verdict", "within_margin", "flip",
+    "borderline", "label", "reason", "note",
 )
 SEED_COLUMNS = ("dataset", "train_size", "model", "regime", "seed", "auc_regime", "auc_baseline", "diff",
                 "ci_low", "ci_high")
@@ -186,7 +182,7 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
             per_label += [_per_label_row(data, size, model, init, rows) for init, rows in group.items()
                           if rows and rows[0]["summary"].task.kind == "multilabel"]
             family += _comparisons(data, size, model, group, cache, weak)
-        paired += _judge_family(family, margin=margin, level=level)
+        paired += judged_rows(family, margin, seed=seed)
         paired_seeds += [s for c in family for s in c.pop("_seeds")]
     pareto, recs = _pareto(summary, datasets, delta, lambda rows: _gap_se(rows, cells, cache))
     opts = suite.report
@@ -244,11 +240,24 @@ def _per_label_row(data: str, size: str, model: str, init: str, rows: list[dict]
     return out
 
 
+def cell_arm(runs: list[dict], cache: ReplicateCache) -> stats.Arm:
+    """A cell's finished runs as an arm of the comparison engine: test AUC per seed and the aligned
+    bootstrap replicates (``None`` when they cannot be computed)."""
+    runs = sorted((r for r in runs if r["test_auc"] is not None), key=lambda r: r["seed"])
+    try:
+        reps = cache.replicates([r["run_id"] for r in runs], runs[0]["summary"].task) if runs else None
+    except (stats.UndefinedMetricError, ValueError):
+        reps = None
+    return stats.Arm(tuple(r["seed"] for r in runs), np.array([float(r["test_auc"]) for r in runs]), reps)
+
+
 def _comparisons(data: str, size: str, model: str, group: dict[str, list[dict]], cache: ReplicateCache,
                  weak: dict) -> list[dict]:
     """One comparison per regime of ``model`` against its ``random`` runs (paired by seed), each
     with its seed estimate (not yet judged: that needs the whole family) and per-seed rows."""
-    base = {r["seed"]: r for r in group.get(BASELINE, [])}
+    base_rows = group.get(BASELINE, [])
+    base = {r["seed"]: r for r in base_rows}
+    base_arm = cell_arm(base_rows, cache)
     out = []
     for init, rows in group.items():
         if init == BASELINE or not rows:
@@ -258,91 +267,78 @@ def _comparisons(data: str, size: str, model: str, group: dict[str, list[dict]],
                    _estimate=None)
         w = weak.get(rows[0].get("source"))
         notes = [f"weak source (its test AUC {w['test_auc']:.3f})"] if w else []
-        pairs = [(r, base[r["seed"]]) for r in sorted(rows, key=lambda r: r["seed"]) if r["seed"] in base]
         unpaired = sorted(r["seed"] for r in rows if r["seed"] not in base)
         if unpaired:
             notes.append(f"no {BASELINE} run with seed(s) {', '.join(map(str, unpaired))} to pair with")
         row["note"] = "; ".join(notes)
-        if not pairs:
+        arm = cell_arm(rows, cache)
+        est, seeds, reason = stats.paired_estimate(arm, base_arm)
+        if not seeds:
             row.update(verdict="n/a", reason=f"no seed with both a {init} and a {BASELINE} run")
             out.append(row)
             continue
-        task = pairs[0][0]["summary"].task
-        try:
-            ra = cache.replicates([a["run_id"] for a, _ in pairs], task)
-            rb = cache.replicates([b["run_id"] for _, b in pairs], task)
-            cache.replicates([pairs[0][0]["run_id"], pairs[0][1]["run_id"]], task)  # same test rows on both sides
-        except (stats.UndefinedMetricError, ValueError) as exc:
-            row.update(verdict="n/a", reason=str(exc))
+        if est is None:
+            row.update(verdict="n/a", reason=reason)
             out.append(row)
             continue
-        diffs = [a["test_auc"] - b["test_auc"] for a, b in pairs]
-        est = seed_estimate(diffs, ra - rb)
-        for (a, b), d, reps in zip(pairs, diffs, ra - rb):
+        by_seed = {r["seed"]: r for r in rows}
+        pairs = [(by_seed[s], base[s]) for s in seeds]
+        for (a, b), d, reps in zip(pairs, est.per_seed, _seed_replicates(arm, base_arm, seeds)):
             lo, hi = np.quantile(reps, [0.025, 0.975])
             row["_seeds"].append({"dataset": data, "train_size": size, "model": model, "regime": init,
                                   "seed": a["seed"], "auc_regime": a["test_auc"], "auc_baseline": b["test_auc"],
                                   "diff": d, "ci_low": float(lo), "ci_high": float(hi)})
-        row.update(_estimate=est, n_seeds=est.n_seeds, seeds=" ".join(str(a["seed"]) for a, _ in pairs),
+        row.update(_estimate=est, n_seeds=est.n_seeds, seeds=" ".join(str(s) for s in seeds),
                    n_test=len(cache.predictions[pairs[0][0]["run_id"]]["targets"]),
                    auc_regime=float(np.mean([a["test_auc"] for a, _ in pairs])),
                    auc_baseline=float(np.mean([b["test_auc"] for _, b in pairs])), diff=est.mean,
-                   diff_sd=est.sd_seeds, diff_min=est.min, diff_max=est.max, se_test=est.se_test, se=est.se,
+                   diff_sd=est.sd_seeds, diff_min=est.min, diff_max=est.max, se_test=est.se_test,
+                   se_shared=float(np.sqrt(est.var_shared)), se=est.se,
                    df=est.df if np.isfinite(est.df) else None)
         out.append(row)
     return out
 
 
-def _judge_family(family: list[dict], *, margin: float, level: float) -> list[dict]:
-    """Verdicts for one dataset × train size: simultaneous intervals over the comparisons with at
-    least :data:`~transfusion.stats.MIN_SEEDS` seed pairs (Bonferroni), the others unjudged."""
-    pools: dict[tuple[str, str], list[dict]] = {}
-    for c in family:  # the seed variance of a difference, pooled over a model's regimes under one scheme
-        if c["_estimate"] is not None:
-            pools.setdefault((c["model"], scheme_of(c["regime"])), []).append(c)
-    for group in pools.values():
-        for c, est in zip(group, stats.pool_seed_variance([c["_estimate"] for c in group])):
-            c["_estimate"] = est
-            if est.pooled_over > 1:
-                c.update(sd_pooled=est.sd_used, pooled_over=est.pooled_over, se=est.se,
-                         df=est.df if np.isfinite(est.df) else None)
-    judged = [c for c in family if c["_estimate"] is not None and c["_estimate"].n_seeds >= MIN_SEEDS]
-    judged_ids = {id(c) for c in judged}
-    fam_level = stats.family_level(len(judged), 1 - level) if judged else level
-    for c in family:
-        est = c.pop("_estimate")
-        if est is None:
+def _seed_replicates(a: stats.Arm, b: stats.Arm, seeds: tuple[int, ...]) -> np.ndarray:
+    """(S, B) replicates of each seed pair's difference."""
+    ra = np.asarray(a.replicates)[[a.seeds.index(s) for s in seeds]]
+    return ra - np.asarray(b.replicates)[[b.seeds.index(s) for s in seeds]]
+
+
+def judged_rows(rows: list[dict], margin: float, *, seed: int = 0) -> list[dict]:
+    """Rows of one family with their ``_estimate`` judged together by the comparison engine: the
+    verdict columns of :data:`PAIRED_COLUMNS` filled in, ``_estimate`` removed."""
+    estimates = [r.pop("_estimate") for r in rows]
+    for r, j in zip(rows, stats.judge_family(estimates, margin, seed=seed)):
+        if j is None:
             continue
-        j = stats.judge(est, margin, level=fam_level if id(c) in judged_ids else level)
-        c.update(ci_low=j.ci_low, ci_high=j.ci_high, level=j.level, margin=margin, verdict=j.verdict,
-                 reason=j.reason, family_size=len(judged))
-    return family
+        r.update(ci_low=j.ci_low, ci_high=j.ci_high, level=j.level, eq_low=j.eq_low, eq_high=j.eq_high,
+                 eq_level=j.eq_level, margin=margin, verdict=j.verdict, within_margin=j.within_margin, flip=j.flip,
+                 borderline=j.borderline, label=j.label, reason=j.reason, family_size=j.family_size)
+    return rows
 
 
 def _gap_se(rows: list[dict], cells: dict[tuple, list[dict]], cache: ReplicateCache) -> np.ndarray:
     """(n, n) standard errors of the AUC gaps between summary ``rows`` of one dataset × train size:
-    ``sqrt(s_i²/n_i + s_j²/n_j + var_test(mean_i − mean_j))`` — seed variance of each cell's mean
-    (independent trainings) plus the bootstrap variance of the gap over the shared test images
-    (aligned replicates, so the test noise both cells share cancels). Without predictions the
-    test part is the rows' own test variances added (wider)."""
+    :func:`transfusion.stats.difference` of the two cells (each cell's seed variance over its
+    seeds, plus the test variance the two means do not share — aligned replicates, so the test
+    noise both cells share cancels). Where a cell has no replicates (an int8 twin, a store without
+    predictions) the rows' own standard errors are added (wider)."""
     n = len(rows)
-    seed_var, reps = np.zeros(n), []
-    for i, r in enumerate(rows):
-        runs = [x for x in cells.get(cell_key(r), []) if x["test_auc"] is not None]
-        if len(runs) > 1:
-            seed_var[i] = np.var([x["test_auc"] for x in runs], ddof=1) / len(runs)
-        try:
-            reps.append(cache.replicates([x["run_id"] for x in runs], runs[0]["summary"].task).mean(axis=0))
-        except (IndexError, ValueError, stats.UndefinedMetricError):
-            reps.append(None)
+    arms = []
+    for r in rows:
+        arm = cell_arm(cells.get(cell_key(r), []), cache)
+        arms.append(arm if arm.replicates is not None and len(arm.seeds) else None)
     out = np.zeros((n, n))
     for i in range(n):
-        for j in range(n):
-            if reps[i] is not None and reps[j] is not None and len(reps[i]) == len(reps[j]):
-                test_var = float(np.var(reps[i] - reps[j], ddof=1))
+        for j in range(i + 1, n):
+            a, b = arms[i], arms[j]
+            if a is not None and b is not None and np.shape(a.replicates)[1] == np.shape(b.replicates)[1]:
+                se = stats.difference((a.values, a.replicates), (b.values, b.replicates)).se
             else:
-                test_var = float(sum((rows[k].get("auc_se_test") or 0.0) ** 2 for k in (i, j)))
-            out[i, j] = np.sqrt(seed_var[i] + seed_var[j] + test_var)
+                se = float(np.sqrt(sum((rows[k].get("auc_se") or rows[k].get("auc_se_test") or 0.0) ** 2
+                                       for k in (i, j))))
+            out[i, j] = out[j, i] = se
     return out
 
 

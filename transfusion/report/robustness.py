@@ -6,11 +6,10 @@ curves, and the glance line naming the most robust model within the AUC margin o
 Statistics: per run, the mean corruption AUC (mCA) is the mean of its AUCs over every stored
 corruption × severity, and its relative drop is (clean AUC − mCA) / clean AUC. A regime is
 compared with random seed pair by seed pair — on mCA as regime − random, on the drop as
-random − regime, so that "better" is the more robust regime in both — with the verdicts' machinery: SE² = seed-to-seed
-variance / n + test-image bootstrap variance (the same resamples for clean and corrupted scores,
-so the replicates of mCA and drop line up across runs), Bonferroni over the dataset's judged
-comparisons, verdicts within the report's margin (AUC units for mCA; the same number as a
-fraction for the drop).
+random − regime, so that "better" is the more robust regime in both — by the comparison engine every verdict table
+uses (:mod:`transfusion.stats.comparisons`; the same resamples for clean and corrupted scores, so
+the replicates of mCA and drop line up across runs): one family per dataset, verdicts within the
+report's margin (AUC units for mCA; the same number as a fraction for the drop).
 """
 
 from __future__ import annotations
@@ -22,19 +21,20 @@ from typing import Any
 import numpy as np
 
 from transfusion import stats
-from transfusion.core.text import interval, num, points
+from transfusion.core.text import num
 from transfusion.data.base import TaskSpec
 from transfusion.harness.summary import BASELINE
-from transfusion.stats.seeds import MIN_SEEDS, seed_estimate
 
 from . import document as D
+from .verdict_text import method_text, verdict_cells
 
 CURVE_COLUMNS = ("dataset", "train_size", "model", "init", "corruption", "severity", "modality", "n_seeds",
                  "auc_mean", "auc_sd")
 ROBUST_COLUMNS = ("dataset", "train_size", "model", "init", "n_seeds", "modality", "n_conditions", "clean_auc",
                   "mca", "mca_sd", "drop", "drop_sd")
 ROBUST_PAIRED_COLUMNS = ("dataset", "train_size", "model", "regime", "measure", "n_seeds", "diff", "ci_low",
-                         "ci_high", "level", "verdict", "reason")
+                         "ci_high", "level", "eq_low", "eq_high", "eq_level", "family_size", "verdict", "within_margin",
+                         "flip", "borderline", "label", "reason")
 
 
 @dataclass
@@ -122,50 +122,46 @@ def robustness_rows(cells: dict[tuple, list[dict]], test: dict[str, dict | None]
                                       mca=float(np.mean(mca)), mca_sd=float(np.std(mca, ddof=1)) if len(mca) > 1 else None,
                                       drop=float(np.mean(drop)),
                                       drop_sd=float(np.std(drop, ddof=1)) if len(drop) > 1 else None))
-        out.paired += _paired(dkey, summaries, margin=margin, level=level)
+        out.paired += _paired(dkey, summaries, margin=margin, seed=seed)
     return out
 
 
-def _paired(dkey: tuple[str, str], summaries: dict[tuple, list[_Run]], *, margin: float, level: float) -> list[dict]:
-    """Each regime against random, paired by seed, judged together: mCA (regime − random) and the
-    relative drop (random − regime), so that a positive difference is the more robust regime."""
-    family = []
+def _arm(runs: list[_Run], measure: str) -> stats.Arm:
+    """One cell's runs as an arm of the comparison engine on ``measure`` (``mca`` or ``drop``)."""
+    runs = sorted(runs, key=lambda s: s.seed)
+    reps = None if not runs or any(s.clean_reps is None or s.mca_reps is None for s in runs) else \
+        np.stack([_measure_reps(s, measure) for s in runs])
+    return stats.Arm(tuple(s.seed for s in runs), np.array([getattr(s, measure) for s in runs]), reps)
+
+
+def _paired(dkey: tuple[str, str], summaries: dict[tuple, list[_Run]], *, margin: float, seed: int = 0) -> list[dict]:
+    """Each regime against random, paired by seed, judged together by the comparison engine: mCA
+    (regime − random) and the relative drop (random − regime), so that a positive difference is
+    the more robust regime."""
+    family, estimates = [], []
     for key, runs in summaries.items():
         model, init = key[2], key[3]
         if init == BASELINE:
             continue
-        base = {s.seed: s for s in summaries.get((*dkey, model, BASELINE), [])}
-        pairs = [(a, base[a.seed]) for a in sorted(runs, key=lambda s: s.seed) if a.seed in base]
+        base = summaries.get((*dkey, model, BASELINE), [])
         for measure in ("mca", "drop"):
+            a, b = _arm(runs, measure), _arm(base, measure)
+            # drop: random's minus the regime's, so that > 0 (and "better") is the more robust regime
+            est, seeds, reason = stats.paired_estimate(a, b) if measure == "mca" else stats.paired_estimate(b, a)
             row = dict(dataset=dkey[0], train_size=dkey[1], model=model, regime=init, measure=measure,
-                       n_seeds=len(pairs), diff=None, ci_low=None, ci_high=None, level=None, verdict="n/a", reason="")
-            if not pairs:
-                row["reason"] = f"no seed with both a {init} and a {BASELINE} run"
-                family.append((row, None))
-                continue
-            sign = 1.0 if measure == "mca" else -1.0  # drop: random's minus the regime's, so > 0 = more robust
-            diffs = [sign * (getattr(a, measure) - getattr(b, measure)) for a, b in pairs]
-            reps = [sign * (_measure_reps(a, measure) - _measure_reps(b, measure)) if _has_reps(a, b) else None
-                    for a, b in pairs]
-            if any(r is None for r in reps):
-                row.update(diff=float(np.mean(diffs)), reason="bootstrap replicates unavailable (degenerate resamples)")
-                family.append((row, None))
-                continue
-            family.append((row, seed_estimate(diffs, np.stack(reps))))
-    judged = [(r, e) for r, e in family if e is not None and e.n_seeds >= MIN_SEEDS]
-    fam_level = stats.family_level(len(judged), 1 - level) if judged else level
-    out = []
-    for row, est in family:
-        if est is not None:
-            j = stats.judge(est, margin, level=fam_level if est.n_seeds >= MIN_SEEDS else level)
-            row.update(diff=est.mean, ci_low=j.ci_low, ci_high=j.ci_high, level=j.level, verdict=j.verdict,
-                       reason=j.reason)
-        out.append(row)
-    return out
-
-
-def _has_reps(a: _Run, b: _Run) -> bool:
-    return all(x is not None for x in (a.clean_reps, a.mca_reps, b.clean_reps, b.mca_reps))
+                       n_seeds=len(seeds), diff=None if est is None else est.mean, ci_low=None, ci_high=None,
+                       family_size=None,
+                       level=None, eq_low=None, eq_high=None, eq_level=None, verdict="n/a", within_margin=None,
+                       flip=None, borderline=None, label="n/a",
+                       reason=(f"no seed with both a {init} and a {BASELINE} run" if not seeds else reason))
+            family.append(row)
+            estimates.append(est)
+    for row, j in zip(family, stats.judge_family(estimates, margin, seed=seed)):
+        if j is not None:
+            row.update(ci_low=j.ci_low, ci_high=j.ci_high, level=j.level, eq_low=j.eq_low, eq_high=j.eq_high,
+                       eq_level=j.eq_level, verdict=j.verdict, within_margin=j.within_margin, flip=j.flip,
+                       borderline=j.borderline, label=j.label, reason=j.reason, family_size=j.family_size)
+    return family
 
 
 def _measure_reps(s: _Run, measure: str) -> np.ndarray:
@@ -221,18 +217,15 @@ def robustness_section(rows: RobustnessRows, key: tuple[str, str], title: str, f
                                     "model · regime; severity 0 is the clean test split.", csv=curves_csv))
     paired = [r for r in rows.paired if (r["dataset"], r["train_size"]) == key]
     if paired:
+        k = max((r["family_size"] or 0) for r in paired)
         sec.blocks.append(D.Para(
             "Paired by seed: mCA as regime − random (AUC points), the drop as random's − the regime's (percentage "
-            "points of clean AUC), so a positive difference and 'better' mean the regime is the more robust; "
-            f"interval mean ± t·SE (seed variance + test-image bootstrap, {n_boot} resamples), Bonferroni over the "
-            f"dataset's judged comparisons; verdict within ±{margin * 100:g} points (equivalent / better / worse / "
-            f"inconclusive; unjudged below {MIN_SEEDS} seed pairs).", lead="Each regime against random."))
-        pcols = ["model", "regime", "measure", "seeds", "difference", "interval", "verdict", "note"]
+            "points of clean AUC), so a positive difference and 'better' mean the regime is the more robust. "
+            + method_text(k, margin, n_boot, units="points"), lead="Each regime against random."))
+        pcols = ["model", "regime", "measure", "seeds", "difference", "interval", "equivalence interval", "verdict",
+                 "note"]
         sec.blocks.append(D.Table(pcols, [[r["model"], r["regime"],
                                            "mCA" if r["measure"] == "mca" else "drop (random − regime)",
-                                           str(r["n_seeds"]), points(r["diff"]),
-                                           "—" if r["ci_low"] is None else
-                                           f"[{interval(r['ci_low'], r['ci_high'], '+.2f', scale=0.01, sep=', ')}] "
-                                           f"{r['level'] * 100:.4g}%", r["verdict"], r["reason"]] for r in paired],
-                                  numeric=frozenset(pcols[3:6]), csv=paired_csv))
+                                           str(r["n_seeds"]), *verdict_cells(r), r["reason"]] for r in paired],
+                                  numeric=frozenset(pcols[3:5]), csv=paired_csv))
     return sec

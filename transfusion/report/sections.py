@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from transfusion.core.text import interval, num, points
-from transfusion.stats import MIN_SEEDS, UNJUDGED
+from transfusion.stats import BORDERLINE, MIN_SEEDS, UNJUDGED
 
 from . import document as D
 from .clinical import best_calibrated
@@ -18,8 +18,7 @@ from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
 from .robustness import most_robust
 from .schemes import schemes_section
-
-VERDICTS = ("equivalent", "better", "worse", "inconclusive")
+from .verdict_text import method_text, verdict_cells, verdict_counts
 
 
 def short(dataset: str) -> str:
@@ -44,12 +43,6 @@ def slug(text: str) -> str:
     """A file-name-safe, unique stem for ``text``."""
     s = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "x"
     return f"{s}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
-
-
-def _verdict_cells(r: dict) -> list[str]:
-    level = f"{r['level'] * 100:.4g}%" if r.get("level") else ""
-    interval = "—" if r["ci_low"] is None else f"[{points(r['ci_low'])}, {points(r['ci_high'])}] {level}"
-    return [points(r["diff"]), interval]
 
 
 def glance(data: ReportData) -> D.Section:
@@ -82,12 +75,13 @@ def _glance_verdicts(data: ReportData) -> list:
     unjudged = [r for r in rows if r["verdict"] == UNJUDGED]
     if not rows:
         return [D.Para("No regime has a random run to be compared with.", lead="Verdicts:")]
-    counts = ", ".join(f"{sum(r['verdict'] == v for r in judged)} {v}" for v in VERDICTS
-                       if any(r["verdict"] == v for r in judged))
-    out = [D.Para(f"{len(judged)} comparison(s) judged ({counts or 'none'}); {len(unjudged)} unjudged"
+    out = [D.Para(f"{verdict_counts(judged, data.margin)}; {len(unjudged)} unjudged"
                   + (" — fewer than " + f"{MIN_SEEDS} seed pairs: training variance not measured" if unjudged else "")
-                  + f". Regime − random in AUC points, margin ±{data.margin * 100:g}; each verdict is read from a "
-                  "simultaneous interval (all verdicts of a dataset hold together at 95%).", lead="Verdicts:")]
+                  + f". Regime − random in AUC points, margin ±{data.margin * 100:g} (fixed before the data: "
+                  f"{data.suite.report.margin_reason or 'the suite states no reason'}); the verdicts of a dataset "
+                  f"hold together at 95%; ≈ marks a verdict a faithful rerun would change with probability ≥ "
+                  f"{BORDERLINE:.0%}.",
+                  lead="Verdicts:")]
     cols = ["dataset", "model", "regime − random", "seeds", "difference", "interval", "verdict"]
     names = [d for d, _ in data.datasets]
     sizes = len({size for _, size in data.datasets}) > 1
@@ -95,9 +89,8 @@ def _glance_verdicts(data: ReportData) -> list:
     def where(r: dict) -> str:  # the train size too when the suite has several
         return dataset_label(r["dataset"], names) + (f" ({r['train_size']})" if sizes else "")
 
-    table = [[where(r), r["model"], r["regime"], str(r["n_seeds"]), *_verdict_cells(r), r["verdict"]] for r in judged]
-    table += [[where(r), r["model"], r["regime"], str(r["n_seeds"] or 0), *_verdict_cells(r),
-               f"unjudged: {r['reason']}"] for r in unjudged]
+    table = [[where(r), r["model"], r["regime"], str(r["n_seeds"] or 0), *verdict_cells(r)[:2], verdict_cells(r)[3]]
+             for r in judged + unjudged]
     out.append(D.Table(cols, table, numeric=frozenset(("seeds", "difference"))))
     return out
 
@@ -287,24 +280,17 @@ def _paired_section(data: ReportData, key: tuple[str, str], figs: Path, paired_c
     k = max((r["family_size"] or 0) for r in pr)
     sub.blocks.append(D.Para(
         "Mean over seed pairs of the test-AUC difference (AUC points; both runs of a pair share the seed and the "
-        f"test images). Interval: mean ± t·SE with SE² = (seed-to-seed variance of the difference, pooled over "
-        f"the model's regimes under the same training scheme) / n + (test-image bootstrap variance, "
-        f"{data.n_boot} resamples), t on "
-        f"Welch–Satterthwaite degrees of freedom; for the {k} judged comparison(s) of this dataset a simultaneous "
-        f"interval at {100 * (1 - 0.05 / max(k, 1)):.4g}% each (Bonferroni), so that all verdicts below hold "
-        f"together at 95%. Verdict within the margin ±{data.margin * 100:g} AUC points: equivalent = the whole "
-        "interval inside the margin; better / worse = the interval excludes 0; inconclusive = otherwise; "
-        f"unjudged = fewer than {MIN_SEEDS} seed pairs (training variance not measured)."))
+        "test images). " + method_text(k, data.margin, data.n_boot)))
     seeds = {}
     for s in data.paired_seeds:
         if (s["dataset"], s["train_size"]) == key:
             seeds.setdefault((s["model"], s["regime"]), []).append(s)
-    pcols = ["model", "regime", "seeds", "AUC regime", "AUC random", "difference", "per seed", "interval", "verdict",
-             "note"]
+    pcols = ["model", "regime", "seeds", "AUC regime", "AUC random", "difference", "per seed", "interval",
+             "equivalence interval", "verdict", "note"]
     sub.blocks.append(D.Table(pcols, [[r["model"], r["regime"], str(r["n_seeds"] or 0), num(r["auc_regime"]),
-                                       num(r["auc_baseline"]), *_verdict_cells(r)[:1],
+                                       num(r["auc_baseline"]), *verdict_cells(r)[:1],
                                        ", ".join(points(s["diff"], "+.1f") for s in seeds.get((r["model"], r["regime"]), [])),
-                                       _verdict_cells(r)[1], r["verdict"],
+                                       *verdict_cells(r)[1:3], r.get("label") or r["verdict"],
                                        "; ".join(x for x in (r["reason"], r["note"]) if x)] for r in pr],
                               numeric=frozenset(pcols[2:6]), csv=paired_csv))
     ok = [r for r in pr if r["diff"] is not None]
@@ -326,24 +312,23 @@ def method_section(data: ReportData) -> D.Section:
     sec.blocks.append(D.Bullets([
         "AUC: the mean over a row's seeds; SD (ddof 1) and min–max are the seed-to-seed spread — empty for one "
         "seed, where training variance was not measured.",
-        "95% interval of a row: one seed — the run's bootstrap over test images only; several seeds — mean ± t·SE "
-        "with SE² = (seed-to-seed variance) / n + (bootstrap variance of the seed mean over test images), Student's "
-        "t with Welch–Satterthwaite degrees of freedom, cut to AUC's range [0, 1]. It covers what another set of "
-        "seeds on the same test images would give, and the test sample.",
-        f"A verdict compares a regime with random, seed pair by seed pair. It is given only with at least "
-        f"{MIN_SEEDS} seed pairs, because a single run measures the test sample, not training randomness — which "
-        "is what changes between seeds and between machines (another CPU rounds differently and trains a "
-        "different model). Equivalent means the whole interval lies within the margin "
-        f"(±{data.margin * 100:g} AUC points): any difference is smaller than the margin, with 95% confidence for "
-        "the family. Better / worse mean the interval excludes 0. Inconclusive means the data cannot tell: it is "
-        "not evidence of equivalence.",
-        "The seed-to-seed variance of a regime − random difference is pooled over the regimes of the same model on "
-        "the same dataset (columns sd_pooled and pooled_over of paired.csv): with three seeds a difference's own SD "
-        "rests on two degrees of freedom, so its t quantile is large and its interval's width is itself noisy. "
-        "Pooling assumes the seed noise of a difference does not depend on the regime; compare diff_sd with "
-        "sd_pooled to check.",
-        "Multiplicity: the comparisons of one dataset form a family; each is read from a simultaneous interval "
-        "(Bonferroni: 1 − 0.05/K for K judged comparisons), so the family's verdicts hold together at 95%.",
+        "95% interval of a row: one seed — the run's bootstrap over test images only; several seeds — mean ± "
+        "√(z²·c̄ + t²·s²/n): s the seed-to-seed SD (n − 1 degrees of freedom), c̄ the test variance every seed "
+        "shares (the between-seed covariance of aligned bootstrap resamples; seeds cannot average it away), cut to "
+        "AUC's range [0, 1]. It covers what another set of seeds on the same kind of test sample would give.",
+        f"A verdict compares a regime with random, seed pair by seed pair, on that comparison's own seeds (nothing is "
+        f"pooled between regimes: their noise can differ, and three to five seeds cannot show it alike). It is given "
+        f"only with at least {MIN_SEEDS} seed pairs, because a single run measures the test sample, not training "
+        "randomness — which is what changes between seeds and between machines (another CPU rounds differently and "
+        "trains a different model). Better / worse: the interval at 1 − 0.05/K excludes 0. Within the margin "
+        f"(±{data.margin * 100:g} AUC points): the interval at 1 − 0.10/K lies inside it (two one-sided tests). A "
+        "significant difference inside the margin reads 'better (within ±m)'. Inconclusive means the data cannot "
+        "tell: it is not evidence of equivalence. With K judged comparisons per dataset (Bonferroni), every verdict "
+        "of a dataset holds together at 95%; the coverage of this rule is simulated in docs/report.md.",
+        "≈ borderline: a faithful rerun (new seeds, the same test images) would reach another verdict with "
+        f"probability ≥ {BORDERLINE:.0%} (the rerun's mean and seed SD drawn from their predictive distribution); the flip "
+        "probability is the column flip of paired.csv. `transfusion compare` lists such moves without counting "
+        "them, unless the two estimates differ beyond rerun noise.",
         "What a verdict does not say: that a regime helps on other data, at another training length or size, or "
         "with real ImageNet weights — only that on this task, with this recipe and these weight sources, the "
         "difference lies where the interval says.",
