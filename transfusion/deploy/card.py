@@ -38,16 +38,22 @@ def _clinical_lines(c: dict[str, Any] | None, scores: str) -> list[str]:
     lines = ["## Decision threshold (chosen on the validation split, read on the test split)"]
     for p in c["operating_points"]:
         t = p["test"]
-        lines.append(f"- {p['label']}: for {p['target']} ≥ {p['level']:g} call positive when the score ≥ "
+        shown = f" with {p['confidence']:.0%} one-sided confidence" if p.get("confidence") else ""
+        lines.append(f"- {p['label']}: for {p['target']} ≥ {p['level']:g}{shown} call positive when the score ≥ "
                      f"**{p['threshold']:.4f}** — test sensitivity {num(t['sensitivity'][0])}, specificity "
                      f"{num(t['specificity'][0])}, PPV {num(t['ppv'][0])}, NPV {num(t['npv'][0])}")
-    if not c["operating_points"]:
+    lines += [f"- not set — {why}" for why in c.get("operating_skipped", [])]
+    if not c["operating_points"] and not c.get("operating_skipped"):
         lines.append("- none (a multiclass task has no single positive class)")
     lines.append(f"- the score is {scores}")
     cal, temp = c["calibration"], c.get("temperature")
+    ce = cal.get("ce")
+    ce_text = "" if ce is None else (f"calibration error (debiased RMS) {num(ce[0])}"
+                                     + (f", below which a perfectly calibrated model stays 95% of the time: "
+                                        f"{num(c['ce_floor'])}" if c.get("ce_floor") is not None else "") + "; ")
     lines += ["", "## Calibration (test split)",
-              f"- ECE ({c['n_bins']} equal-mass bins) {num(cal['ece'][0])}, Brier {num(cal['brier'][0])}, "
-              f"NLL {num(cal['nll'][0])}"]
+              f"- {ce_text}ECE ({c['n_bins']} equal-mass bins, plug-in) {num(cal['ece'][0])}, Brier "
+              f"{num(cal['brier'][0])}, NLL {num(cal['nll'][0])}"]
     if temp is not None and c.get("calibration_scaled"):
         sc = c["calibration_scaled"]
         lines.append(f"- temperature scaling (fitted on validation): T = {temp:.3f}; divide the logits by T for "
