@@ -232,23 +232,47 @@ def severity_plot(series: dict[tuple[str, str], dict[str, list[tuple[int, float 
 
 
 def efficiency_plot(curves: dict[str, list[tuple[float, float, float, int]]], crossover: float | None,
-                    low: float | None, high: float | None, path: str | Path, *, title: str) -> Path:
+                    low: float | None, high: float | None, path: str | Path, *, title: str, censored: str = "",
+                    demonstrated: float | None = None, demonstrated_state: str = "", level: float = 0.95,
+                    sizes: Sequence[float] = ()) -> Path:
     """Test AUC against training size (log axis), one line per regime (mean over seeds, ± SD as
-    error bars); the crossover as a vertical line and its interval shaded (to the right edge
-    when the interval is open). ``curves``: regime → [(images, mean AUC, SD, seeds)]."""
+    error bars); the point crossing as a dashed line, the ``level`` interval of the true crossing
+    shaded — a censored end (``censored``: ``left``, ``right``, ``both``) runs to the plot's edge
+    and the legend says it lies outside the sizes tried (``sizes``: those of the crossover, default
+    every size of ``curves``) —, and the demonstrated crossover
+    (``demonstrated_state`` ``from`` / ``from-start``: within the margin from that size on) as a
+    solid line. ``curves``: regime → [(images, mean AUC, SD, seeds)]."""
     path = Path(path)
     fig, ax = _figure(6.4, 4.0)
     for i, (init, pts) in enumerate(curves.items()):
         xs, ys, sd = (np.array([p[k] for p in pts], dtype=float) for k in range(3))
         ax.errorbar(xs, ys, yerr=sd, marker=_MARKERS[i % len(_MARKERS)], ms=5, lw=1.2, capsize=3,
                     color=f"C{i % 10}", label=plot_text(init))
+    xmin = min(p[0] for pts in curves.values() for p in pts)
     xmax = max(p[0] for pts in curves.values() for p in pts)
-    if low is not None:
-        ax.axvspan(low, high if high is not None else xmax * 1.5, color="grey", alpha=0.15,
-                   label="crossover 95% interval")
+    left, right = xmin / 1.5, xmax * 1.5
+    first, last = (min(sizes), max(sizes)) if len(sizes) else (xmin, xmax)
+    lo_c, hi_c = censored in ("left", "both"), censored in ("right", "both")
+    if low is not None or high is not None or censored:
+        a = left if lo_c or low is None else low
+        b = right if hi_c or high is None else high
+        ends = [f"≤ {first:.0f}"] if lo_c else []
+        ends += [f"> {last:.0f}, beyond the sizes tried"] if hi_c else []
+        note = f"\n(censored: {'; '.join(ends)})" if ends else ""
+        ax.axvspan(a, b, color="grey", alpha=0.15, label=f"true crossing, {level * 100:g}% interval{note}")
     if crossover is not None:
-        ax.axvline(crossover, color="black", ls="--", lw=1.0, label=f"crossover ≈ {crossover:.0f} images")
+        ax.axvline(crossover, color="black", ls="--", lw=1.0, label=f"point crossing ≈ {crossover:.0f} images")
+    if demonstrated is not None and demonstrated_state in ("from", "from-start"):
+        at = f"≤ {demonstrated:.0f}" if demonstrated_state == "from-start" else f"{demonstrated:.0f}"
+        ax.axvline(demonstrated, color="black", ls="-", lw=1.4,
+                   label=f"within the margin from {at} images (upper bound)")
     ax.set_xscale("log")
+    ax.set_xlim(left, right)
+    from matplotlib.ticker import NullFormatter
+
+    ticks = sorted({p[0] for pts in curves.values() for p in pts})
+    ax.set_xticks(ticks, [f"{x:.0f}" for x in ticks])  # the sizes tried, as plain numbers
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training images (log scale)")
     ax.set_ylabel("test AUC (mean over seeds, ± SD)")
     ax.set_title(plot_text(title), fontsize=10)
