@@ -118,6 +118,25 @@ class Runtime:
         x = x.to(self.torch_device)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    @contextmanager
+    def scoring(self, model: Any) -> Iterator[Any]:
+        """The layout to score in: on a CPU whose policy is not channels-last, ``model`` is
+        switched to channels-last for the block (oneDNN's inference kernels were 20% faster for
+        CBR-Small and 47% for ResNet18 at 48 px on one thread; training was not) and back after.
+        Parameters keep their identity (an optimiser holding them is unaffected). Yields whether
+        inputs must be made channels-last too."""
+        import torch
+
+        switch = self.torch_device.type == "cpu" and not self.channels_last
+        if not switch:
+            yield self.channels_last
+            return
+        model.to(memory_format=torch.channels_last)
+        try:
+            yield True
+        finally:
+            model.to(memory_format=torch.contiguous_format)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -72,15 +72,18 @@ def batch_tensors(split: ArraySplit, index: np.ndarray, device: torch.device) ->
 def predict(model: nn.Module, split: ArraySplit, task: TaskSpec, mean: tuple[float, ...], std: tuple[float, ...],
             *, runtime: Runtime | None = None, batch_size: int = 128) -> np.ndarray:
     """Scores for every image of ``split`` in order, the model in eval mode on ``runtime``
-    (default: fp32 on the CPU)."""
+    (default: fp32 on the CPU; scored in channels-last layout, :meth:`Runtime.scoring`)."""
     runtime = runtime or Runtime()
     device = runtime.torch_device
     model.eval()
     outs = []
-    for start in range(0, len(split), batch_size):
-        x = torch.from_numpy(np.array(split.images[start:start + batch_size])).to(device)
-        x = runtime.input(normalize(x, mean, std))
-        with runtime.autocast():
-            outs.append(logits_of(model(x)).float().cpu())
+    with runtime.scoring(model) as channels_last:
+        for start in range(0, len(split), batch_size):
+            x = torch.from_numpy(np.array(split.images[start:start + batch_size])).to(device)
+            x = runtime.input(normalize(x, mean, std))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                outs.append(logits_of(model(x)).float().cpu())
     logits = torch.cat(outs) if outs else torch.empty(0, task.num_outputs)
     return scores_from_logits(task, logits)

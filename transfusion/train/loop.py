@@ -102,6 +102,7 @@ class _Run:
         self.sched = make_schedule(self.opt, cfg, self.total)
         self.state = _fresh_state()
         self.clinical: dict | None = None
+        self.val_scores: tuple[int, np.ndarray] | None = None  # (step, scores) of the last evaluation
 
     def resume(self) -> None:
         """Continue from ``last.pt`` when it belongs to this run."""
@@ -174,6 +175,7 @@ class _Run:
         """Score the validation split, append to the curve, keep the best and last checkpoints."""
         st, val = self.state, self.p.dataset["val"]
         scores = predict(self.model, val, self.task, self.p.mean, self.p.std, runtime=self.rt)
+        self.val_scores = (st["step"], scores)
         ev = evaluate(self.task, scores, val.targets, val.mask)
         row = {"step": st["step"], "epoch": st["step"] / self.steps_per_epoch,
                "train_loss": st["loss_sum"] / max(1, st["loss_n"]), "val_auc": ev["auc"], "val_acc": ev["acc"],
@@ -210,7 +212,10 @@ class _Run:
         # the validation split's scores too (same weights): temperature scaling and operating
         # points are fitted on them, never on the test split
         val = self.p.dataset["val"]
-        val_scores = predict(self.model, val, self.task, self.p.mean, self.p.std, runtime=self.rt)
+        if self.val_scores is not None and self.val_scores[0] == self.state["best_step"]:
+            val_scores = self.val_scores[1]  # the best weights were scored on validation when they were saved
+        else:
+            val_scores = predict(self.model, val, self.task, self.p.mean, self.p.std, runtime=self.rt)
         np.savez_compressed(self.out / "predictions.npz", scores=scores, targets=test.targets,
                             mask=test.mask if test.mask is not None else np.zeros(0, bool),
                             val_scores=val_scores, val_targets=val.targets,
