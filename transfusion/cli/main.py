@@ -23,6 +23,7 @@ COMMANDS = (
     "analyze",
     "report",
     "compare",
+    "plan",
     "export",
 )
 

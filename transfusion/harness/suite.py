@@ -34,6 +34,13 @@ specificity = 0.9           #   ... and for this specificity
 threshold_confidence = 0.95 #   ... met on validation with this one-sided confidence (Clopper–Pearson)
 calibration_bins = 15       # equal-mass bins of the expected calibration error
 
+[plan]                      # optional: the noise `transfusion plan` assumes without a pilot store
+seed_sd = 0.006             # SD of one seed pair's regime − random AUC difference (AUC units)
+test_se = 0.002             # SD of the test error every seed shares (AUC units)
+power = 0.8                 # wanted probability of detecting / showing equivalence
+[plan.per_model.resnet18]   # optional: a model whose noise differs
+seed_sd = 0.01
+
 [robustness]                # optional: score each finished run's test split again, corrupted
 corruptions = ["gaussian_noise", "defocus_blur", "jpeg", "contrast"]   # default: all eight
 severities = [1, 3, 5]      # of 1..5 (MedMNIST-C's parameters); default: all five
@@ -66,7 +73,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 GRID_AXES = ("dataset", "model", "init", "scheme", "seed", "train_size", "res", "resize")
-_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run", "robustness"}
+_TOP_KEYS = {"name", "description", "grid", "train", "source", "cost", "report", "run", "robustness", "plan"}
 _GRID_KEYS = set(GRID_AXES) | {"exclude"}
 _OPTION_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAIN_KEYS = _OPTION_KEYS | {"res", "per_model"}
@@ -140,6 +147,25 @@ class ReportOptions:
     threshold_confidence: float = 0.95
 
 
+@dataclass(frozen=True)
+class PlanOptions:
+    """The ``[plan]`` table: the noise ``transfusion plan`` assumes when no pilot store is given —
+    ``seed_sd`` of one seed pair's regime − random difference and ``test_se`` of the test error
+    every seed shares (AUC units), per model where ``per_model`` says otherwise — and the
+    ``power`` wanted."""
+
+    seed_sd: float | None = None
+    test_se: float | None = None
+    power: float = 0.8
+    per_model: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def noise_of(self, model: str) -> tuple[float, float] | None:
+        """(seed_sd, test_se) for ``model``, or ``None`` when the table states none."""
+        if model in self.per_model:
+            return self.per_model[model]
+        return None if self.seed_sd is None else (self.seed_sd, self.test_se or 0.0)
+
+
 @dataclass
 class Suite:
     """A validated suite. ``source_weights`` or ``pretrain_data`` says where pretrained weights
@@ -163,6 +189,7 @@ class Suite:
     robustness: RobustnessOptions = field(default_factory=RobustnessOptions)
     train_per_model: dict[str, TrainConfig] = field(default_factory=dict)
     pretrain_per_model: dict[str, TrainConfig] = field(default_factory=dict)
+    plan: PlanOptions = field(default_factory=PlanOptions)
 
     def train_for(self, model: str) -> TrainConfig:
         """Trainer options of ``model``'s training runs: [train] with its per_model table on top."""
@@ -233,6 +260,7 @@ def parse_suite(text: str, *, origin: str = "<suite>", data_root: str | None = N
         cost=p.cost(doc.get("cost", {})), report=p.report(doc.get("report", {})), text=text, origin=origin,
         run=p.run(doc.get("run", {})), robustness=p.robustness(doc.get("robustness")),
         train_per_model=train_per_model, pretrain_per_model=pretrain_per_model,
+        plan=p.plan(doc.get("plan", {}), grid["model"]),
     )
 
 
@@ -445,6 +473,32 @@ class _Parser:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise self.fail("robustness.seed", f"must be a whole number >= 0, got {seed!r}")
         return RobustnessOptions(True, tuple(dict.fromkeys(names)), tuple(sorted(set(sev))), modality, seed)
+
+    def _sd(self, key: str, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise self.fail(key, f"must be an SD in AUC units (1 AUC point = 0.01), a number in [0, 1); got {v!r}")
+        return float(v)
+
+    def plan(self, table: dict, models: list[str]) -> PlanOptions:
+        self.keys("plan.", table, {"seed_sd", "test_se", "power", "per_model"})
+        seed_sd = None if "seed_sd" not in table else self._sd("plan.seed_sd", table["seed_sd"])
+        test_se = self._sd("plan.test_se", table.get("test_se", 0.0))
+        power = table.get("power", 0.8)
+        if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < 1:
+            raise self.fail("plan.power", f"must be a probability in (0, 1), e.g. 0.8; got {power!r}")
+        per: dict[str, tuple[float, float]] = {}
+        for model, sub in table.get("per_model", {}).items():
+            where = f"plan.per_model.{model}"
+            if model not in models:
+                raise self.fail(where, f"{model!r} is not a model of this grid ({', '.join(models)})")
+            if not isinstance(sub, dict):
+                raise self.fail(where, "must be a table with seed_sd and/or test_se")
+            self.keys(where + ".", sub, {"seed_sd", "test_se"})
+            sd = sub.get("seed_sd", seed_sd)
+            if sd is None:
+                raise self.fail(where + ".seed_sd", "is needed (no [plan] seed_sd to fall back on)")
+            per[model] = (self._sd(where + ".seed_sd", sd), self._sd(where + ".test_se", sub.get("test_se", test_se)))
+        return PlanOptions(seed_sd, test_se, float(power), per)
 
     def report(self, report_t: dict) -> ReportOptions:
         self.keys("report.", report_t, {f.name for f in fields(ReportOptions)})

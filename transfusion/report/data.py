@@ -42,7 +42,13 @@ from .clinical import ClinicalRows, clinical_rows
 from .costs import COST_MEASURES
 from .efficiency import crossover_rows
 from .paper import paper_table
-from .pareto import cheapest_within, front_borderline, pareto_front, recommendation_alternatives
+from .pareto import (
+    cheapest_within,
+    front_borderline,
+    pareto_front,
+    recommendation_alternatives,
+    recommendation_stability,
+)
 from .robustness import RobustnessRows, robustness_rows
 
 #: a pretrained source whose own test AUC is below this is flagged as weak (near chance, 0.5)
@@ -58,8 +64,10 @@ SEED_COLUMNS = ("dataset", "train_size", "model", "regime", "seed", "auc_regime"
                 "ci_low", "ci_high")
 PARETO_COLUMNS = (
     "dataset", "train_size", "cost_measure", "model", "init", "cost", "auc_mean", "auc_se", "on_front",
-    "borderline", "recommended", "alternative", "delta",
+    "borderline", "recommended", "alternative", "delta", "stability",
 )
+#: simulated reruns behind each recommendation's stability
+RERUNS = 2000
 PAPER_COLUMNS = ("paper", "model", "init", "paper_auc_pct", "ours_auc_pct", "ours_std_pct", "diff_pct",
                  "n_seeds", "dataset", "note")
 SOURCE_COLUMNS = ("source", "model", "origin", "dataset", "steps", "test_auc", "test_acc", "status",
@@ -174,22 +182,21 @@ def report_data(store_path: str | Path, *, suite_name: str | None = None, margin
     for r in done:
         cells.setdefault(cell_key(r), []).append(r)
     models, inits = ordered(r["model"] for r in train), ordered((r["init"] for r in train), BASELINE)
-    per_label, paired, paired_seeds = [], [], []
-    for data, size in datasets:
-        family = []
-        for model in models:
-            group = {init: cells.get((data, size, model, init), []) for init in inits}
-            per_label += [_per_label_row(data, size, model, init, rows) for init, rows in group.items()
-                          if rows and rows[0]["summary"].task.kind == "multilabel"]
-            family += _comparisons(data, size, model, group, cache, weak)
+    per_label = [_per_label_row(*key, rows) for key, rows in cells.items()
+                 if rows[0]["summary"].task.kind == "multilabel"]
+    paired, paired_seeds = [], []
+    for family in _families(datasets, models, inits, cells, cache, weak).values():
         paired += judged_rows(family, margin, seed=seed)
         paired_seeds += [s for c in family for s in c.pop("_seeds")]
-    pareto, recs = _pareto(summary, datasets, delta, lambda rows: _gap_se(rows, cells, cache))
+    pareto, recs = _pareto(summary, datasets, delta, lambda rows: _gap_se(rows, cells, cache),
+                           lambda rows: _reruns(rows, cells, seed=seed))
     opts = suite.report
     clinical = clinical_rows(cells, preds, val_preds, sensitivity=opts.sensitivity, specificity=opts.specificity,
-                             n_bins=opts.calibration_bins, n_boot=n_boot, level=level, seed=seed)
+                             n_bins=opts.calibration_bins, n_boot=n_boot, level=level, seed=seed,
+                             confidence=opts.threshold_confidence)
     robustness = robustness_rows(cells, preds, robust, margin=margin, n_boot=n_boot, level=level, seed=seed)
-    crossover = crossover_rows(train, margin=margin, n_boot=max(int(n_boot), 200), level=level, seed=seed)
+    crossover = crossover_rows(train, lambda rows: cell_arm(rows, cache), margin=margin, n_boot=max(int(n_boot), 200),
+                               level=level, seed=seed)
     devices = sorted({f"{r['summary'].runtime.device} (bf16 autocast {'on' if r['summary'].runtime.amp else 'off'})"
                       for r in done})
     return ReportData(path, suite, margin, delta, int(n_boot), level, summary, paired, pareto, recs,
@@ -229,6 +236,46 @@ def _source_rows(runs: list[dict], train: list[dict]) -> list[dict]:
             row.update(status="done", quality="published ImageNet weights" if source == "imagenet" else "weights file")
         rows.append(row)
     return rows
+
+
+def _families(datasets: list[tuple[str, str]], models: list[str], inits: list[str], cells: dict[tuple, list[dict]],
+              cache: ReplicateCache, weak: dict) -> dict[tuple[str, str], list[dict]]:
+    """Per dataset × train size, its regime − random comparisons (rows with ``_estimate`` and
+    ``_seeds``, not yet judged)."""
+    out = {}
+    for data, size in datasets:
+        out[(data, size)] = [c for model in models for c in _comparisons(
+            data, size, model, {init: cells.get((data, size, model, init), []) for init in inits}, cache, weak)]
+    return out
+
+
+def pilot_comparisons(store_path: str | Path, *, suite_name: str | None = None, n_boot: int = 500,
+                      seed: int = 0) -> list[dict]:
+    """The regime − random comparisons of a store as a pilot for planning: per comparison the
+    columns of :data:`PAIRED_COLUMNS` up to ``df`` (mean, seed SD of the differences ``diff_sd``,
+    shared test SE ``se_shared``) and ``family_size`` (the comparisons of its dataset × train size
+    with at least two seed pairs); no verdicts."""
+    path = store_file(store_path)
+    with Store(path) as store:
+        suite = suite_info(store, suite_name)
+        runs = (store.runs(suite=suite.name) if suite.name else []) or store.runs()
+        preds = load_predictions(store, runs)
+    train = [r for r in runs if r["kind"] == "train"]
+    cells: dict[tuple, list[dict]] = {}
+    for r in train:
+        if r["status"] == "done" and r["summary"]:
+            cells.setdefault(cell_key(r), []).append(r)
+    families = _families(ordered((r["dataset"], str(r["train_size"])) for r in train),
+                         ordered(r["model"] for r in train), ordered((r["init"] for r in train), BASELINE), cells,
+                         ReplicateCache(preds, n_boot=n_boot, seed=seed), {})
+    out = []
+    for family in families.values():
+        measured = [c for c in family if c["_estimate"] is not None and c["_estimate"].training_measured]
+        for c in family:
+            c.pop("_seeds")
+            c.pop("_estimate")
+            out.append(c | {"family_size": len(measured)})
+    return out
 
 
 def _per_label_row(data: str, size: str, model: str, init: str, rows: list[dict]) -> dict:
@@ -342,8 +389,30 @@ def _gap_se(rows: list[dict], cells: dict[tuple, list[dict]], cache: ReplicateCa
     return out
 
 
+def _reruns(rows: list[dict], cells: dict[tuple, list[dict]], *, seed: int = 0) -> np.ndarray:
+    """(:data:`RERUNS`, n) mean AUCs of simulated faithful reruns of ``rows`` (new seeds, the same
+    test images): each cell's mean drawn from its predictive law given its seeds, mean + s·√(2/n)·t(n−1)
+    (the test error the rerun shares with this run stays). An int8 twin moves with its fp32 cell;
+    a row of fewer than two seeds (training noise unmeasured) makes every draw NaN."""
+    rng = np.random.default_rng([seed, 0x5EC0])
+    n_rows = len(rows)
+    out = np.empty((RERUNS, n_rows))
+    shift: dict[tuple, np.ndarray] = {}
+    for i, r in enumerate(rows):
+        key = (r["dataset"], r["train_size"], r["model"], r["init"].removesuffix(INT8_SUFFIX))
+        if key not in shift:
+            aucs = [x["test_auc"] for x in cells.get(key, []) if x["test_auc"] is not None]
+            if len(aucs) < 2:
+                return np.full((RERUNS, n_rows), np.nan)
+            n = len(aucs)
+            shift[key] = float(np.std(aucs, ddof=1)) * np.sqrt(2.0 / n) * rng.standard_t(n - 1, RERUNS)
+        out[:, i] = float(r["auc_mean"]) + shift[key]
+    return out
+
+
 def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
-            gap_se: Callable[[list[dict]], np.ndarray]) -> tuple[list[dict], list[dict]]:
+            gap_se: Callable[[list[dict]], np.ndarray],
+            reruns: Callable[[list[dict]], np.ndarray]) -> tuple[list[dict], list[dict]]:
     rows, recs = [], []
     for data, size in datasets:
         group = [r for r in summary if (r["dataset"], r["train_size"]) == (data, size) and r["auc_mean"] is not None]
@@ -359,13 +428,15 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
             borderline = front_borderline(costs, aucs, se, tolerance=delta)
             rec = cheapest_within(costs, aucs, delta, prefer=prefer)
             alternative = recommendation_alternatives(costs, aucs, delta, se, prefer=prefer)
+            stability = recommendation_stability(costs, aucs, delta, reruns(pts), prefer=prefer)
+            stability = None if np.isnan(stability) else stability
             best = int(np.argmax(aucs))
             for i, r in enumerate(pts):
                 rows.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": r["model"],
                              "init": r["init"], "cost": costs[i], "auc_mean": aucs[i], "auc_se": r.get("auc_se"),
                              "on_front": bool(front[i]), "borderline": bool(borderline[i]),
                              "recommended": i == rec, "alternative": bool(alternative[i] and i != rec),
-                             "delta": delta})
+                             "delta": delta, "stability": stability if i == rec else None})
             recs.append({"dataset": data, "train_size": size, "cost_measure": m.key, "model": pts[rec]["model"],
                          "init": pts[rec]["init"], "cost": costs[rec], "auc_mean": aucs[rec],
                          "best_model": pts[best]["model"], "best_init": pts[best]["init"], "best_auc": aucs[best],
@@ -373,7 +444,7 @@ def _pareto(summary: list[dict], datasets: list[tuple[str, str]], delta: float,
                          "front": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(front)],
                          "borderline": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(borderline)],
                          "alternatives": [(pts[i]["model"], pts[i]["init"]) for i in np.flatnonzero(alternative)
-                                          if i != rec]})
+                                          if i != rec], "stability": stability})
     return rows, recs
 
 

@@ -177,3 +177,19 @@ def recommendation_alternatives(
     out[rec] = True
     return out
 
+
+
+def recommendation_stability(
+    costs: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, delta: float, reruns: np.ndarray,
+    *, prefer: Sequence[bool] | np.ndarray | None = None,
+) -> float:
+    """The share of simulated reruns whose :func:`cheapest_within` pick is the same row as on
+    ``scores``. ``reruns`` (R, n): the scores of R simulated reruns (a NaN where a row's rerun
+    score is unknown counts as the row missing from that rerun)."""
+    c, s = _as_pair(costs, scores)
+    r = np.asarray(reruns, dtype=np.float64)
+    if r.ndim != 2 or r.shape[1] != c.size:
+        raise ValueError(f"reruns must be (R, {c.size}), got shape {r.shape}")
+    pick = cheapest_within(c, s, delta, prefer=prefer)
+    same = [cheapest_within(c, row, delta, prefer=prefer) == pick for row in r if not np.isnan(row).all()]
+    return float(np.mean(same)) if same else float("nan")

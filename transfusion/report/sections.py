@@ -11,9 +11,9 @@ from transfusion.core.text import interval, num, points
 from transfusion.stats import BORDERLINE, MIN_SEEDS, UNJUDGED
 
 from . import document as D
-from .clinical import best_calibrated
+from .clinical import best_calibrated, calibration_glance
 from .costs import COST_MEASURES
-from .data import INT8_SUFFIX, ReportData, with_int8
+from .data import INT8_SUFFIX, RERUNS, ReportData, with_int8
 from .pareto import pareto_front
 from .plots import CostPoint, accuracy_cost_plot, paired_difference_plot
 from .robustness import most_robust
@@ -110,6 +110,7 @@ def _glance_recommendations(data: ReportData) -> list:
         for m in measures:
             rec = recs.get(m.key)
             cells.append("—" if rec is None else f"{rec['model']} · {rec['init']} ({m.fmt(rec['cost'])})"
+                         + ("" if rec.get("stability") is None else f", {rec['stability']:.0%} of reruns")
                          + "".join(f"; ≈ {a} · {b}" for a, b in rec["alternatives"]))
         table.append(cells)
     if not table:
@@ -117,26 +118,28 @@ def _glance_recommendations(data: ReportData) -> list:
     return [D.Para(f"the cheapest model · regime whose mean AUC is within δ = {data.delta * 100:g} AUC points of "
                    "the best, per cost measure (on equal cost, the regime that needs no pretrained weights). "
                    "≈ names the rows the pick could fall on instead within the noise of the AUC gaps (two "
-                   "standard errors): the data do not decide between them.",
+                   "standard errors): the data do not decide between them. 'N% of reruns': how often a faithful "
+                   "rerun (new seeds, the same test images; each cell's mean drawn from its predictive law, "
+                   f"{RERUNS} draws) makes the same pick.",
                    lead="Recommendations:"),
             D.Table(cols, table)]
 
 
 def _glance_calibration(data: ReportData) -> list:
-    """Per dataset, the best-calibrated model · regime among those within the margin of the best AUC."""
+    """Per dataset, the best-calibrated model · regime among those within the margin of the best AUC,
+    or that none calibrates measurably better (:func:`~.clinical.best_calibrated`)."""
     items = []
     for key in data.datasets:
-        best = best_calibrated([r for r in data.clinical.calibration if (r["dataset"], r["train_size"]) == key],
+        pick = best_calibrated([r for r in data.clinical.calibration if (r["dataset"], r["train_size"]) == key],
                                data.margin)
-        if best:
-            scaled = f", {num(best['ece_scaled'])} after temperature scaling" if best.get("ece_scaled") is not None else ""
-            items.append(f"{short(key[0])} (train size {key[1]}): {best['model']} · {best['init']} — ECE "
-                         f"{num(best['ece'])}{scaled}, AUC {num(best['auc_mean'])}")
+        if pick:
+            items.append(f"{short(key[0])} (train size {key[1]}): {calibration_glance(pick)}")
     if not items:
         return []
-    return [D.Para(f"the lowest expected calibration error among the rows within the margin ({data.margin * 100:g} "
-                   "AUC points) of the best AUC; see each dataset's 'Calibration and operating points'.",
-                   lead="Best calibrated:"), D.Bullets(items)]
+    return [D.Para(f"the lowest debiased calibration error (CE) among the rows within the margin ({data.margin * 100:g} "
+                   "AUC points) of the best AUC, named best only when its CE² is below every other such row's "
+                   "(unpaired seed + test-image intervals, Bonferroni at α = 0.05); see each dataset's 'Calibration "
+                   "and operating points'.", lead="Best calibrated:"), D.Bullets(items)]
 
 
 def _glance_robustness(data: ReportData) -> list:
