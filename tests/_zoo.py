@@ -13,6 +13,17 @@ import torch
 from transfusion.models import create_model, stage_of_keys, stages
 from transfusion.transfer import apply_init
 
+#: the zoo's largest builds: their per-model checks run with the slow tests
+LARGEST = frozenset({"convnext_tiny", "inception_v3", "densenet121", "resnet50", "slim_resnet50"})
+
+
+def zoo_params(names: list[str]) -> list:
+    """``names`` as pytest parameters, the :data:`LARGEST` marked slow (the fast subset keeps the
+    rest of the zoo)."""
+    import pytest
+
+    return [pytest.param(n, marks=pytest.mark.slow) if n in LARGEST else n for n in names]
+
 
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

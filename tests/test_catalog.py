@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _zoo import zoo_params
 
 from transfusion.models import (
     ModelConfig,
@@ -16,7 +17,7 @@ from transfusion.models import (
 )
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_params(list_models()))
 def test_declared_stage_count_and_min_input_match_the_built_model(name, build_model):
     config = model_config(name)
     assert len(stages(build_model(name))) == config.num_stages

@@ -118,7 +118,8 @@ _EFFICIENT = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "re
               "convnext_tiny")
 
 
-@pytest.mark.parametrize(("name", "res"), [("cbr_tiny", 32), pytest.param("resnet50", 32, marks=pytest.mark.slow),
+@pytest.mark.parametrize(("name", "res"), [pytest.param("cbr_tiny", 32, marks=pytest.mark.slow),
+                                           pytest.param("resnet50", 32, marks=pytest.mark.slow),
                                            *(pytest.param(n, 32, marks=pytest.mark.slow) for n in _EFFICIENT)])
 def test_onnx_parity(name, res, tmp_path):
     model = create_model(name, num_classes=2).eval()

@@ -57,9 +57,10 @@ def test_transfer_with_matching_head_copies_head_too():
     assert all(torch.equal(v, src[k]) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("name", ["cbr_small", "cbr_large_t", "resnet18", "inception_v3", "densenet121",
+@pytest.mark.parametrize("name", ["cbr_small", "cbr_large_t", "resnet18",
+                                  *(pytest.param(n, marks=pytest.mark.slow) for n in ("inception_v3", "densenet121")),
                                   "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf",
-                                  "shufflenet_v2_x1_0", "convnext_tiny"])
+                                  "shufflenet_v2_x1_0", pytest.param("convnext_tiny", marks=pytest.mark.slow)])
 def test_transfusion_boundary_exact_for_every_k(name):
     check_transfusion_exact(name)
 
