@@ -286,17 +286,35 @@ def test_dry_run_lists_grid(tmp_path, capsys):
     assert "1 pretraining + 2 training runs" in text and "transfusion:1" in text
 
 
+def test_report_studies_are_checked_before_any_work(tmp_path, capsys):
+    """[report] studies names the analysis studies to run; a name that is no study stops the bench
+    before anything runs, and a value that is no list of names is a suite error."""
+    bad = _suite(tmp_path, extra='[report]\nstudies = ["convergence", "cka"]\n')
+    assert main(["bench", str(bad), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "report.studies" in err and "'cka'" in err and "convergence" in err
+    assert load_suite(str(_suite(tmp_path, extra='[report]\nstudies = ["convergence"]\n'))).report.studies == ("convergence",)
+    with pytest.raises(SuiteError, match="report.studies: must be a list of study names"):
+        load_suite(str(_suite(tmp_path, extra='[report]\nstudies = "convergence"\n')))
+
+
 def test_shipped_suites_validate():
     assert set(shipped_suites()) >= {"quick", "robustness", "lightweight", "paper-retina", "paper-chexpert", "small-data", "transfusion-sweep"}
     quick = load_suite("quick")
     grid = expand(quick)
-    # 3 seeds: CBR-Small x 4 regimes on both tasks, ResNet18 x 3 regimes on the fundus task only
-    assert len(grid.runs) == 33 and len(grid.pretrain) == 2 and {s.seed for s in grid.runs} == {0, 1, 2}
+    # 3 seeds, each with its own pretraining per architecture: CBR-Small x {random, transfer, meanvar} on the
+    # fundus task and {random, transfer} on the X-rays, ResNet18 x {random, transfer} on the fundus task only
+    assert len(grid.runs) == 21 and len(grid.pretrain) == 6 and {s.seed for s in grid.runs} == {0, 1, 2}
+    assert {(s.model, s.seed) for s in grid.pretrain} == {(m, k) for m in ("cbr_small", "resnet18") for k in range(3)}
+    assert all(grid.depends[s.run_id] == next(p.run_id for p in grid.pretrain if (p.model, p.seed) == (s.model, s.seed))
+               for s in grid.runs if s.init != "random")
     r18 = [s for s in grid.runs if s.model == "resnet18"]
-    assert len(r18) == 9 and all(s.data.startswith("synth-retina") for s in r18)
-    assert {s.init for s in r18} == {"random", "transfer", "meanvar"}
+    assert len(r18) == 6 and all(s.data.startswith("synth-retina") for s in r18)
+    assert {s.init for s in r18} == {"random", "transfer"}
+    assert {s.init for s in grid.runs if s.data.startswith("synth-cxr")} == {"random", "transfer"}
     assert all(s.train.epochs == 2 and s.train.select == "last" and not s.train.amp for s in grid.runs)
-    assert (quick.run.workers, quick.run.threads) == (2, 1) and quick.report.margin == 0.05
+    assert (quick.run.workers, quick.run.threads) == (2, 1) and quick.report.margin == 0.02
+    assert "paper" in quick.report.margin_reason and quick.plan.noise_of("resnet18") == (0.019, 0.0015)
     light = load_suite("lightweight")
     assert len(expand(light).runs) == 18 and "mobilenet_v3_small" in light.grid["model"]
     robust = load_suite("robustness")

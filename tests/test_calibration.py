@@ -60,7 +60,7 @@ def test_debiased_ce2_is_unbiased_where_the_plug_in_ece_is_not(temp):
     assert bias > 4 * ece.std(ddof=1) / np.sqrt(len(ece)) and (bias > 0.03 or temp != 1.0)
 
 
-@pytest.mark.parametrize("temp", [1.0, 1.2, 1.5])
+@pytest.mark.parametrize("temp", [1.0, pytest.param(1.2, marks=pytest.mark.slow), 1.5])
 def test_ce_interval_covers_the_true_error_near_nominal(temp):
     rng = np.random.default_rng(21)
     reps, covered = 300, 0
@@ -73,6 +73,7 @@ def test_ce_interval_covers_the_true_error_near_nominal(temp):
     assert covered / reps >= 0.90  # nominal 0.95; MC SD ≈ 0.013 at 300 replications
 
 
+@pytest.mark.slow
 def test_ce_interval_over_three_seeds_covers_near_nominal():
     # three seeds of one over-confident model: seed noise in the scores, outcomes shared (one test split)
     rng = np.random.default_rng(22)

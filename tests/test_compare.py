@@ -33,6 +33,7 @@ def test_identical_results_compare_clean(tmp_path, capsys):
     assert "verdicts: 2 of 2 unchanged" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_changed_verdict_fails_strict_from_stores_and_from_report_folders(tmp_path, capsys):
     ref = _store(tmp_path / "ref.sqlite", gabor_noise=6.0)   # gabor clearly worse than random
     new = _store(tmp_path / "new.sqlite", gabor_noise=1.0)   # gabor now as good as random

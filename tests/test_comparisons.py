@@ -169,7 +169,14 @@ def test_moved_beyond_noise_is_a_two_sample_t_test():
     assert moved_beyond_noise((0.0, None, 1), (0.1, None, 1), n_compared=1) is None
 
 
-@pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
+def _sweep() -> list:
+    """Every scenario of the coverage table; the homogeneous one and the one-noisy-regime one run in
+    the fast subset, the others with the slow tests."""
+    fast = {"homogeneous, K = 3, 3 seeds", "one regime 3× noisier, K = 3, 3 seeds"}
+    return [pytest.param(s, id=s.name, marks=() if s.name in fast else pytest.mark.slow) for s in scenarios()]
+
+
+@pytest.mark.parametrize("scenario", _sweep())
 def test_family_wise_error_within_five_percent(scenario: Scenario):
     """Coverage is a tested property: in every scenario — homogeneous noise, one regime 3× noisier,
     a noisy shared random arm, a true difference at the margin, test noise dominating — the share

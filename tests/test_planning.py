@@ -26,7 +26,7 @@ from transfusion.stats.planning import (
 )
 
 
-def _engine_rates(noise: Noise, n: int, k: int, d: float, margin: float, reps: int = 1500, seed: int = 0):
+def _engine_rates(noise: Noise, n: int, k: int, d: float, margin: float, reps: int = 800, seed: int = 0):
     """How often the engine itself (seed_estimate on simulated seeds and aligned replicates, judged
     as a member of a family of k) says better / within the margin."""
     rng = np.random.default_rng(seed)
@@ -46,9 +46,9 @@ def test_power_matches_the_engine():
     noise = Noise(0.008, 0.002)
     for n, k, d in ((3, 3, 0.02), (5, 5, 0.012)):
         b, _ = _engine_rates(noise, n, k, d, 0.02)
-        assert power_better(d, noise, n, k) == pytest.approx(b, abs=0.04)
+        assert power_better(d, noise, n, k) == pytest.approx(b, abs=0.05)
     _, w = _engine_rates(noise, 6, 3, 0.0, 0.02)
-    assert power_within(0.02, noise, 6, 3) == pytest.approx(w, abs=0.04)
+    assert power_within(0.02, noise, 6, 3) == pytest.approx(w, abs=0.05)
 
 
 def test_detectable_difference_and_reachable_margin_are_the_power_points():

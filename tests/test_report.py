@@ -342,7 +342,7 @@ def test_paper_comparison_and_studies_and_failed_runs(tmp_path, monkeypatch):
     accuracy_cost_plot([CostPoint("m", "r", 1.0, 0.5)], np.array([True]), 0, png, xlabel="x", title="t", delta=0.01)
     out = types.SimpleNamespace
     fake = types.ModuleType("transfusion.analysis.studies")
-    fake.run_all = lambda store_path, out_dir: [
+    fake.run_all = lambda store_path, out_dir, only=None: [
         out(name="convergence", title="Convergence curves", csv=None, png=png, absent=None, summary="curves!"),
         out(name="svcca", title="Per-stage similarity", csv=None, png=None, absent="no checkpoints kept",
             summary=""),

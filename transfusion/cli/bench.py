@@ -144,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
         grid = expand(suite)
     except SuiteError as exc:
         raise UsageError(str(exc)) from None
+    if suite.report.studies is not None:
+        from transfusion.analysis.studies import check_names
+
+        try:
+            check_names(suite.report.studies)
+        except ValueError as exc:
+            raise UsageError(f"{suite.origin}: report.studies: {exc}") from None
     workers = args.workers or suite.run.workers
     threads = args.threads or (suite.run.threads if args.workers is None else None)
     out = Path(args.out or Path("runs") / suite.name)

@@ -29,6 +29,7 @@ margin = 0.005              # equivalence margin, AUC units (0.005 = 0.5 AUC poi
 margin_reason = "..."       # why this margin: the report prints it beside every verdict
 delta = 0.01                # "cheapest model within delta AUC of the best"
 probe = 256                 # images in the studies' probe set (fewer: faster studies)
+studies = ["convergence", "vs-init"]   # optional: run only these analysis studies (default: all)
 sensitivity = 0.9           # operating points: thresholds chosen on validation for this sensitivity
 specificity = 0.9           #   ... and for this specificity
 threshold_confidence = 0.95 #   ... met on validation with this one-sided confidence (Clopper–Pearson)
@@ -134,7 +135,7 @@ class ReportOptions:
     the target holds with one-sided ``threshold_confidence``) and the calibration error's number
     of equal-mass ``calibration_bins``. ``margin_reason``: why the margin is what it is — a margin
     is fixed before the data, from what difference would change a decision, not from the
-    suite's own precision."""
+    suite's own precision. ``studies``: the analysis studies to run (``None``: all)."""
 
     margin: float = 0.005
     margin_reason: str = ""
@@ -145,6 +146,7 @@ class ReportOptions:
     specificity: float = 0.9
     calibration_bins: int = 15
     threshold_confidence: float = 0.95
+    studies: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -502,6 +504,12 @@ class _Parser:
 
     def report(self, report_t: dict) -> ReportOptions:
         self.keys("report.", report_t, {f.name for f in fields(ReportOptions)})
+        studies = report_t.get("studies")
+        if studies is not None:
+            if not isinstance(studies, list) or not all(isinstance(n, str) for n in studies):
+                raise self.fail("report.studies", f"must be a list of study names (e.g. [\"convergence\"]), got "
+                                                  f"{studies!r}")
+            report_t = {**report_t, "studies": tuple(studies)}
         opts = ReportOptions(**report_t)
         for key in ("margin", "delta"):
             v = getattr(opts, key)

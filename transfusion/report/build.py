@@ -34,14 +34,15 @@ def environment() -> dict[str, Any]:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None) -> tuple[list[Any], str | None]:
+def _run_studies(store_path: Path, out_dir: Path, probe: int | None = None,
+                 only: tuple[str, ...] | None = None) -> tuple[list[Any], str | None]:
     try:
         from transfusion.analysis.studies import run_all
     except ImportError as exc:
         return [], f"the analysis studies module (transfusion.analysis.studies) is not available: {exc}"
     opts = {"probe": int(probe), "fit": int(probe)} if probe else {}
     try:
-        return list(run_all(store_path, out_dir, **opts)), None
+        return list(run_all(store_path, out_dir, only=only, **opts)), None
     except Exception as exc:  # shown in the report, never silenced
         return [], f"the analysis studies failed: {type(exc).__name__}: {exc}"
 
@@ -98,7 +99,8 @@ def build_report(
     present = _file_states(out)  # what is left is the user's: the report claims only what it writes
     for d in (figs, tabs):
         d.mkdir(parents=True, exist_ok=True)
-    study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.report.probe) if studies
+    study_out, study_err = (_run_studies(data.store_path, out / "studies", data.suite.report.probe,
+                                         data.suite.report.studies) if studies
                             else ([], "skipped (studies=False)"))
     env = environment()
     doc = _document(data, out, figs, tabs, study_out, study_err, env)

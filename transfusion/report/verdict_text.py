@@ -40,7 +40,7 @@ def method_text(k: int, margin: float, n_boot: int, *, units: str = "AUC points"
         f"the {eq:.4g}% interval lies inside the margin (two one-sided tests) — a significant difference inside the "
         f"margin reads 'better (within ±{margin * 100:g})', never a bare 'equivalent'; inconclusive otherwise; "
         f"unjudged below {MIN_SEEDS} seed pairs. ≈ borderline: a faithful rerun (new seeds, the same test images) "
-        f"reaches another verdict with probability ≥ {BORDERLINE:.0%} — `transfusion compare` does not count such "
+        f"reaches another verdict with probability ≥ {BORDERLINE:.0%} — transfusion compare does not count such "
         "a move unless the estimates themselves differ beyond rerun noise.")
 
 

@@ -166,6 +166,25 @@ def _binary_rows(p: np.ndarray, y: np.ndarray, n_bins: int) -> np.ndarray:
                     axis=1)
 
 
+def _resampled_rows(p: np.ndarray, y: np.ndarray, index: np.ndarray, n_bins: int) -> np.ndarray:
+    """:func:`_binary_rows` of the resamples ``index`` (R, N) of ``p`` / ``y`` (N,), without an
+    argsort per resample: the rows are ranked by score once, and each resample's ranks are sorted
+    as small integers (numpy's radix sort: linear in N). Ties in score keep the order of the
+    first ranking."""
+    n = len(p)
+    if n > np.iinfo(np.uint32).max:
+        return _binary_rows(p[index], y[index], n_bins)
+    order = np.argsort(p, kind="stable")
+    rank = np.empty(n, np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32)
+    rank[order] = np.arange(n)
+    sorted_ranks = np.sort(rank[index], axis=1, kind="stable")
+    ps, ys = p[order][sorted_ranks], y[order][sorted_ranks]
+    q = np.clip(ps, EPS, 1 - EPS)
+    nll = -np.mean(ys * np.log(q) + (1 - ys) * np.log1p(-q), axis=1)
+    return np.stack([_ece_sorted(ps, ys, n_bins), _ce2_sorted(ps, ys, n_bins), np.mean((ps - ys) ** 2, axis=1), nll],
+                    axis=1)
+
+
 def _multiclass_rows(scores: np.ndarray, targets: np.ndarray, index: np.ndarray, n_bins: int) -> np.ndarray:
     """(ECE, CE², Brier, NLL) of each resample ``index`` (R, N) of a multiclass task: (R, 4)."""
     y = targets.astype(np.int64)[index]
@@ -185,9 +204,9 @@ def _measure_rows(task: TaskSpec, scores: np.ndarray, targets: np.ndarray, mask:
         return _multiclass_rows(scores, targets, index, n_bins)
     if task.kind == "binary":
         p, y = scores.reshape(-1), targets.reshape(-1).astype(np.float64)
-        return _binary_rows(p[index], y[index], n_bins)
+        return _resampled_rows(p, y, index, n_bins)
     if mask is None or mask.all():  # multilabel, every label known: each label's column at once
-        return np.mean([_binary_rows(scores[:, j][index], targets[:, j].astype(np.float64)[index], n_bins)
+        return np.mean([_resampled_rows(scores[:, j], targets[:, j].astype(np.float64), index, n_bins)
                         for j in range(scores.shape[1])], axis=0)
     out = np.empty((len(index), len(COLUMNS)))  # multilabel with unknown labels: each resample's known rows differ
     for r, rows in enumerate(index):

@@ -154,8 +154,12 @@ def rate_replicates(scores: Any, targets: Any, known: Any, threshold: float, *, 
     call = s >= threshold
     cells = np.stack([call & y & k, call & ~y & k, ~call & ~y & k, ~call & y & k], axis=1).astype(np.int64)  # (N, 4)
     rng = np.random.default_rng(seed)
-    chunks = [cells[rng.integers(0, len(s), (min(250, n_boot - i), len(s)))].sum(axis=1)
-              for i in range(0, n_boot, 250)]
+    n, weights = len(s), cells.astype(np.float64)
+    chunks = []
+    for i in range(0, n_boot, 250):  # how often each row is drawn, then the counts as one product
+        idx = rng.integers(0, n, (min(250, n_boot - i), n))
+        drawn = np.bincount((idx + (np.arange(len(idx)) * n)[:, None]).ravel(), minlength=len(idx) * n)
+        chunks.append(np.rint(drawn.reshape(len(idx), n) @ weights).astype(np.int64))
     reps = _rates_of_counts(np.concatenate(chunks)) if chunks else np.empty((0, len(RATES)))
     return _rates_of_counts(cells.sum(axis=0)), reps
 

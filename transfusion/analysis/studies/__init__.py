@@ -48,6 +48,14 @@ TITLES: dict[str, str] = {
     "data-efficiency": "Data efficiency: AUC against training-set size",
 }
 
+
+def check_names(names: object) -> None:
+    """``ValueError`` naming any of ``names`` that is not a study (a key of :data:`TITLES`)."""
+    unknown = [n for n in names if n not in TITLES]  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"unknown study name(s) {', '.join(map(repr, unknown))}; studies: {', '.join(TITLES)}")
+
+
 # Everything else loads torch (and the studies' other dependencies) on first use, so that
 # listing the studies — ``transfusion analyze --help`` — stays light (PEP 562).
 _LAZY = {
@@ -65,6 +73,7 @@ __all__ = [
     "STUDIES",
     "TITLES",
     "StudyAbsent",
+    "check_names",
     "StudyContext",
     "StudyOutput",
     "compare_checkpoints",

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transfusion.analysis.studies import TITLES
+from transfusion.analysis.studies import TITLES, check_names
 from transfusion.analysis.studies import knn as _knn
 from transfusion.analysis.studies import representations as _rep
 from transfusion.analysis.studies import training as _train
@@ -94,10 +94,21 @@ def run_study(name: str, store_path: str | Path, out_dir: str | Path, **opts: An
     return STUDIES[name](store_path, out_dir, **opts)
 
 
-def run_all(store_path: str | Path, out_dir: str | Path, **opts: Any) -> list[StudyOutput]:
-    """Every study in :data:`STUDIES` order, sharing one :class:`StudyContext` (each checkpoint is
-    forwarded once). Never raises for missing runs: such studies come back with ``absent``."""
+def run_all(store_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None = None,
+            **opts: Any) -> list[StudyOutput]:
+    """Every study in :data:`STUDIES` order (or those named in ``only``; the others come back
+    absent, saying so), sharing one :class:`StudyContext` (each checkpoint is forwarded once).
+    Never raises for missing runs: such studies come back with ``absent``."""
     _check_options(opts)
+    if only is not None:
+        check_names(only)
+    out = []
     with StudyContext(store_path, **{k: v for k, v in opts.items() if k in CONTEXT_OPTIONS}) as ctx:
-        return [study(store_path, out_dir, ctx=ctx, **opts) for study in STUDIES.values()]
+        for name, study in STUDIES.items():
+            if only is None or name in only:
+                out.append(study(store_path, out_dir, ctx=ctx, **opts))
+            else:
+                out.append(StudyOutput(name, TITLES[name], None, None, "not run: the suite's [report] studies leaves "
+                                       "it out", "Not run."))
+    return out
 
