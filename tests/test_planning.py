@@ -152,3 +152,8 @@ def test_plan_without_noise_figures_says_what_to_give(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "no noise figures for" in err and "--seed-sd" in err and "[plan]" in err
     assert main(["plan", str(toml), "--seeds", "1"]) == 2
+    assert main(["plan", str(toml), "--seed-sd", "0.01", "--margin", "2"]) == 2
+    assert "--margin is in AUC units" in capsys.readouterr().err
+    assert main(["plan", str(toml), "--seed-sd", "0.01", "--power", "80"]) == 2
+    assert main(["plan", str(toml), "--seed-sd", "5"]) == 2
+    assert "seed_sd is an SD in metric units" in capsys.readouterr().err

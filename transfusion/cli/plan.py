@@ -182,10 +182,12 @@ def run(args: argparse.Namespace) -> int:
     from transfusion.core.text import num
     from transfusion.stats.planning import MAX_SEEDS
 
-    for name in ("seeds",):
-        v = getattr(args, name)
-        if v is not None and v < 2:
-            raise UsageError(f"--{name} must be >= 2 (one seed measures no training variance), got {v}")
+    if args.seeds is not None and args.seeds < 2:
+        raise UsageError(f"--seeds must be >= 2 (one seed measures no training variance), got {args.seeds}")
+    if args.margin is not None and not 0 < args.margin < 1:
+        raise UsageError(f"--margin is in AUC units (0.02 = 2 AUC points) and must be in (0, 1), got {args.margin}")
+    if args.power is not None and not 0 < args.power < 1:
+        raise UsageError(f"--power is a probability in (0, 1), e.g. 0.8; got {args.power}")
     info, rows = _plan_rows(args)
     console = Console(width=None if sys.stdout.isatty() else 160)
     if args.json != "-":
