@@ -54,6 +54,9 @@ def _print(result: Any, show_all: bool, console: Any) -> None:
                       "yes" if c["inside"] else "[red]no[/red]")
     if cells:
         console.print(table)
+    else:
+        console.print(f"cells: {len(result.cells)} of {len(result.cells)} inside REF's 95% rerun envelope",
+                      highlight=False)
     if any(c["envelope_note"] for c in cells):
         console.print("* one seed on both sides: the envelope covers the test sample only")
     changes, moves = result.verdict_changes, result.verdict_moves
