@@ -32,3 +32,19 @@ def test_every_package_is_in_a_layer():
     packages = {f"transfusion.{p.name}" for p in (ROOT / "transfusion").iterdir()
                 if p.is_dir() and (p / "__init__.py").exists()}
     assert packages == named, f"packages outside the contract: {sorted(packages - named)}"
+
+
+def test_the_declared_python_floor_has_what_it_imports():
+    """requires-python admits 3.10, which has no tomllib: one shim (harness.suite, tomli below 3.11,
+    declared for those Pythons) is the only place that imports it, and every library the package
+    imports at top level directly is declared (PIL came in only through torchvision before)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.10"
+    deps = " ".join(project["dependencies"])
+    assert "tomli>=2.0; python_version < '3.11'" in deps and "pillow" in deps.lower()
+    bare = [str(p.relative_to(ROOT)) for p in (ROOT / "transfusion").rglob("*.py")
+            if re.search(r"^\s*import tomllib", p.read_text(), re.M)]
+    assert bare == ["transfusion/harness/suite.py"], bare

@@ -230,9 +230,7 @@ def _ort_scores(session: Any, m: ExportModel, eval_batch: int = 64) -> np.ndarra
 
 def _suite_margin(tgt: Target) -> float:
     """The [report] margin of the run's suite in its store, else the default (AUC units)."""
-    import tomllib
-
-    from transfusion.harness.suite import ReportOptions
+    from transfusion.harness.suite import ReportOptions, tomllib
 
     margin = ReportOptions().margin
     if tgt.store_path is not None:

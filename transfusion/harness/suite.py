@@ -70,7 +70,7 @@ from transfusion.transfer import parse_regime, parse_scheme
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover
+else:  # pragma: no cover: Python 3.10 (the declared floor) reads TOML with tomli, a dependency there
     import tomli as tomllib
 
 GRID_AXES = ("dataset", "model", "init", "scheme", "seed", "train_size", "res", "resize")
