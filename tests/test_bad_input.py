@@ -170,6 +170,7 @@ def test_bad_suite_values_are_refused_before_any_work(tmp_path, capsys, init, se
     (["--threads", "-1"], "threads must be >= 1, got -1"),
     (["--init", "transfusion:99"], "K must be between 0 and 4 for cbr_small"),
     (["--source", "imagenet"], "init random takes no pretrained weights, so --source imagenet would be ignored"),
+    (["--seed", "-1"], "seed must be a whole number in [0, 2³²), got -1 (--seed"),
 ])
 def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, message):
     out = tmp_path / "run"
@@ -371,3 +372,15 @@ def test_bad_robustness_tables_are_refused_before_any_work(tmp_path, capsys, tab
     assert main(["bench", str(suite), "--out", str(tmp_path / "runs"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(suite) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "the file is empty (0 bytes)"),
+    (b"hello\n", "it is a text file (6 bytes), not a PyTorch file"),
+])
+def test_an_empty_or_text_checkpoint_says_what_the_file_is(tmp_path, capsys, content, message):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(content)
+    assert main(["export", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(bad) in err and "torch.save" in err and err.count("\n") == 1

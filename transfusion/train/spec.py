@@ -203,12 +203,16 @@ def parse_train_size(value: int | float | str) -> int | float | str:
 def normalise_spec(spec: RunSpec) -> RunSpec:
     """The spec as its run id is computed: the data spec in canonical form with the resolution
     folded into it (so two spellings of one dataset share a run id), ``res`` cleared, the
-    training size parsed. Raises ``ValueError`` for an unknown model before anything heavy."""
+    training size parsed. Raises ``ValueError`` for an unknown model or a seed outside
+    [0, 2³²) (numpy's seeding range) before anything heavy."""
     from transfusion.data import canonical_spec
     from transfusion.models import model_config
     from transfusion.transfer.scheme import parse_scheme
 
     model_config(spec.model)
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or not 0 <= spec.seed < 2 ** 32:
+        raise ValueError(f"seed must be a whole number in [0, 2³²), got {spec.seed!r} (--seed, or the suite's "
+                         "[grid] seed)")
     data = canonical_spec(spec.data, res=spec.res)
     return spec.with_(data=data, res=None, train_size=parse_train_size(spec.train_size),
                       scheme=str(parse_scheme(spec.scheme)))

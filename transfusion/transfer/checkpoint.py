@@ -76,7 +76,22 @@ def read_file(path: str | Path) -> Any:
                 f"cannot read checkpoint {path}: it is not a tensor-only PyTorch file ({detail or 'unpickling refused'}); "
                 "transfusion loads weights with weights_only=True and never runs code from a file — give a "
                 "checkpoint written by `transfusion train`/`pretrain` or a saved state dict") from None
-        raise ValueError(f"cannot read checkpoint {path}: {type(exc).__name__}: {text.splitlines()[0] if text else ''}") from exc
+        raise ValueError(f"cannot read checkpoint {path}: {_what_it_is(path)}; give a checkpoint written by "
+                         f"`transfusion train`/`pretrain` or a state dict saved with torch.save "
+                         f"(torch said {type(exc).__name__}: {text.splitlines()[0] if text else 'nothing'})") from None
+
+
+def _what_it_is(path: Path) -> str:
+    """What a file torch cannot load looks like: empty, text, or some other binary."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    head = path.open("rb").read(512)
+    try:
+        head.decode("utf-8")
+        return f"it is a text file ({size} bytes), not a PyTorch file"
+    except UnicodeDecodeError:
+        return f"it is not a PyTorch file (neither a torch.save zip archive nor a legacy pickle; {size} bytes)"
 
 
 def is_checkpoint(obj: Any) -> bool:
