@@ -39,6 +39,7 @@ def test_the_declared_python_floor_has_what_it_imports():
     declared for those Pythons) is the only place that imports it, and every library the package
     imports at top level directly is declared (PIL came in only through torchvision before)."""
     import re
+
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
