@@ -253,12 +253,16 @@ def test_ray_executor_local_instance(tmp_path):
         for r in runs:
             pred = store.predictions(r["run_id"])
             assert pred is not None and len(pred["scores"]) == len(pred["targets"]) == 24, r["kind"]
+    # Ray runs write their log like local ones: start, evaluations, done — once each
+    assert sorted(_done_lines(out).values()) == [1] * 3
+    log = (out / runs[-1]["run_id"] / "log.txt").read_text()
+    assert "] start " in log and "] eval {" in log and "] done test_auc=" in log
 
 
 def test_ray_driver_cancels_and_releases_its_runs_on_ctrl_c(tmp_path):
     from types import SimpleNamespace
 
-    from transfusion.harness.executors.ray import RayExecutor
+    from transfusion.harness.executors.ray import _Drive
 
     class FakeRay:  # the two calls the driver makes while runs are in flight
         cancelled: list = []
@@ -269,13 +273,13 @@ def test_ray_driver_cancels_and_releases_its_runs_on_ctrl_c(tmp_path):
         def cancel(self, ref, force):
             self.cancelled.append(ref)
 
-    remote = SimpleNamespace(remote=lambda spec, *a: f"ref-{spec['seed']}")
+    remote = SimpleNamespace(remote=lambda row, *a: f"ref-{row['spec']['seed']}")
     spec = {"model": "m", "data": "d", "init": "random", "train_size": "all"}
     with Store(tmp_path / "s.sqlite") as store:
         store.add_runs([{"run_id": f"r{i}", "spec": {**spec, "seed": i}} for i in range(3)])
         grid = SimpleNamespace(ids=["r0", "r1", "r2"], depends={})
         with pytest.raises(KeyboardInterrupt):
-            RayExecutor._drive(FakeRay(), remote, store, grid, tmp_path, 2, 1, "cpu", None)
+            _Drive(FakeRay(), remote, store, grid, tmp_path, 2, 1, "cpu", None).run()
         assert sorted(FakeRay.cancelled) == ["ref-0", "ref-1"]
         assert store.counts() == {"pending": 3, "running": 0, "done": 0, "failed": 0}
 

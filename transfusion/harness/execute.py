@@ -10,7 +10,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,29 +79,69 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = None, device: str = "cpu",
-            on_eval: Callable[[dict], None] | None = None) -> dict:
-    """Execute one claimed run and record its outcome; returns the store row afterwards."""
+@dataclass
+class Outcome:
+    """What executing one run gave, wherever it ran: ``summary`` and test ``predictions`` when
+    ``ok``, else the ``error`` line and its ``traceback``."""
+
+    ok: bool
+    summary: RunSummary | None = None
+    predictions: dict[str, np.ndarray] | None = None
+    error: str = ""
+    traceback: str = ""
+
+
+def execute_logged(row: dict, out_root: str | Path, *, threads: int | None = None, device: str = "cpu",
+                   on_eval: Callable[[dict], None] | None = None) -> Outcome:
+    """Execute one claimed run (a store row) and write its ``OUT/<run id>/log.txt`` — start, each
+    evaluation, done or failed — wherever it runs (this process, a worker process, a Ray task on
+    another node: ``OUT`` is shared). Never raises for a failing run: the failure is the outcome."""
     rid = row["run_id"]
-    log = out_root / rid / "log.txt"
-    _log(log, f"start {worker_id()} attempt {row.get('attempts')}: {json.dumps(row['spec'], sort_keys=True)}")
-    me = row.get("claimed_by") or worker_id()
+    log = Path(out_root) / rid / "log.txt"
+    _log(log, f"start {row.get('claimed_by') or worker_id()} attempt {row.get('attempts')}: "
+              f"{json.dumps(row['spec'], sort_keys=True)}")
 
     def eval_hook(r: dict) -> None:
         _log(log, "eval " + json.dumps(_rounded(r)))
-        store.heartbeat(rid, me)
         if on_eval:
             on_eval(r)
 
     try:
         summary, predictions = execute_spec(row["spec"], out_root, threads=threads, device=device, on_eval=eval_hook)
-        store.finish(rid, summary, predictions=predictions)
-        _log(log, f"done test_auc={_rounded(summary.test_auc)}")
-    except Exception as exc:  # a failing run is recorded and the grid goes on
+    except Exception as exc:  # a failing run is an outcome; the grid goes on
         tb = traceback.format_exc()
-        store.fail(rid, f"{type(exc).__name__}: {exc}", tb)
         _log(log, f"failed: {tb}")
-    return store.run(rid)
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}", traceback=tb)
+    _log(log, f"done test_auc={_rounded(summary.test_auc)}")
+    return Outcome(True, summary, predictions)
+
+
+def record(store: Store, run_id: str, outcome: Outcome) -> dict:
+    """Record ``outcome`` in the store (``done`` with summary and predictions, or ``failed`` with
+    the error) — the one place every executor records runs; returns the store row afterwards."""
+    if outcome.ok:
+        try:
+            store.finish(run_id, outcome.summary, predictions=outcome.predictions)
+        except Exception as exc:  # a run trained but not recorded (a full disk, say) is a failed run
+            store.fail(run_id, f"{type(exc).__name__}: {exc} (while recording the finished run)",
+                       traceback.format_exc())
+    else:
+        store.fail(run_id, outcome.error, outcome.traceback)
+    return store.run(run_id)
+
+
+def run_one(store: Store, row: dict, out_root: Path, *, threads: int | None = None, device: str = "cpu",
+            on_eval: Callable[[dict], None] | None = None) -> dict:
+    """Execute one claimed run in this process and record its outcome; returns the store row afterwards."""
+    rid = row["run_id"]
+    me = row.get("claimed_by") or worker_id()
+
+    def heartbeat(r: dict) -> None:
+        store.heartbeat(rid, me)
+        if on_eval:
+            on_eval(r)
+
+    return record(store, rid, execute_logged(row, out_root, threads=threads, device=device, on_eval=heartbeat))
 
 
 def ready_runs(store: Store, grid_ids: set[str], depends: dict[str, str]) -> set[str]:

@@ -12,18 +12,17 @@ from __future__ import annotations
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
-from ..execute import EventHook, execute_spec, ready_runs
+from ..execute import EventHook, Outcome, execute_logged, ready_runs, record
 from ..grid import Grid
 from ..store import Store, worker_id
 
 
-def _task(spec_dict: dict, out_root: str, threads: int, device: str) -> dict:
-    try:
-        summary, predictions = execute_spec(spec_dict, out_root, threads=threads, device=device)
-        return {"ok": True, "summary": summary, "predictions": predictions}
-    except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+def _task(row: dict, out_root: str, threads: int, device: str) -> Outcome:
+    """One run as a Ray task: trained and logged (``OUT/<run id>/log.txt``) on the worker, its
+    outcome returned to the driver, which records it."""
+    return execute_logged(row, out_root, threads=threads, device=device)
 
 
 class RayExecutor:
@@ -48,53 +47,61 @@ class RayExecutor:
                                 max_retries=self.max_retries)(_task)
             capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, threads))
             with Store(store_path) as store:
-                self._drive(ray, remote, store, grid, out, capacity, threads, device, on_event)
+                _Drive(ray, remote, store, grid, out, capacity, threads, device, on_event).run()
         finally:
             if started_here:
                 ray.shutdown()
 
-    @staticmethod
-    def _drive(ray, remote, store: Store, grid: Grid, out: Path, capacity: int, threads: int, device: str,
-               on_event: EventHook | None) -> None:
-        ids, me = set(grid.ids), worker_id()
-        in_flight: dict = {}  # ObjectRef -> row
+
+class _Drive:
+    """One drive of a grid through Ray: the claims this driver holds, the tasks in flight."""
+
+    def __init__(self, ray: Any, remote: Any, store: Store, grid: Grid, out: Path, capacity: int, threads: int,
+                 device: str, on_event: EventHook | None) -> None:
+        self.ray, self.remote, self.store, self.grid, self.out = ray, remote, store, grid, out
+        self.capacity, self.threads, self.device, self.on_event = capacity, threads, device, on_event
+        self.ids, self.me = set(grid.ids), worker_id()
+        self.in_flight: dict = {}  # ObjectRef -> claimed row
+
+    def run(self) -> None:
         try:
-            RayExecutor._loop(ray, remote, store, ids, me, in_flight, grid, out, capacity, threads, device, on_event)
+            while self.step():
+                pass
         except KeyboardInterrupt:  # cancel what is in flight and hand its claims back: the rerun resumes them
-            for ref, row in in_flight.items():
-                ray.cancel(ref, force=True)
-                store.release(row["run_id"], me)
+            for ref, row in self.in_flight.items():
+                self.ray.cancel(ref, force=True)
+                self.store.release(row["run_id"], self.me)
             raise
 
-    @staticmethod
-    def _loop(ray, remote, store: Store, ids: set[str], me: str, in_flight: dict, grid: Grid, out: Path,
-              capacity: int, threads: int, device: str, on_event: EventHook | None) -> None:
-        while True:
-            while len(in_flight) < capacity:
-                row = store.claim(ids, who=me, ready=ready_runs(store, ids, grid.depends))
-                if row is None:
-                    break
-                if on_event:
-                    on_event("start", row)
-                in_flight[remote.remote(row["spec"], str(out), threads, device)] = row
-            if not in_flight:
-                c = store.counts(ids)
-                if c["pending"] == 0 and c["running"] == 0:
-                    return
-                time.sleep(1.0)  # waiting on runs held by other processes
-                continue
-            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=5.0)
-            for ref in in_flight:
-                store.heartbeat(in_flight[ref]["run_id"], me)
-            for ref in done:
-                row = in_flight.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:  # the worker died more than max_retries times
-                    result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-                if result["ok"]:
-                    store.finish(row["run_id"], result["summary"], predictions=result["predictions"])
-                else:
-                    store.fail(row["run_id"], result["error"], result["traceback"])
-                if on_event:
-                    on_event("end", store.run(row["run_id"]))
+    def submit(self) -> None:
+        """Claim and submit ready runs up to the cluster's capacity."""
+        while len(self.in_flight) < self.capacity:
+            row = self.store.claim(self.ids, who=self.me, ready=ready_runs(self.store, self.ids, self.grid.depends))
+            if row is None:
+                return
+            if self.on_event:
+                self.on_event("start", row)
+            self.in_flight[self.remote.remote(row, str(self.out), self.threads, self.device)] = row
+
+    def step(self) -> bool:
+        """Submit, wait for one result, record what returned; False when nothing is left to run."""
+        self.submit()
+        if not self.in_flight:
+            c = self.store.counts(self.ids)
+            if c["pending"] == 0 and c["running"] == 0:
+                return False
+            time.sleep(1.0)  # waiting on runs held by other processes
+            return True
+        done, _ = self.ray.wait(list(self.in_flight), num_returns=1, timeout=5.0)
+        for ref in self.in_flight:
+            self.store.heartbeat(self.in_flight[ref]["run_id"], self.me)
+        for ref in done:
+            row = self.in_flight.pop(ref)
+            try:
+                outcome = self.ray.get(ref)
+            except Exception as exc:  # the worker died more than max_retries times
+                outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            after = record(self.store, row["run_id"], outcome)
+            if self.on_event:
+                self.on_event("end", after)
+        return True
